@@ -1,0 +1,371 @@
+// Package chat is the one path every room action takes, whichever door it
+// came through (WebSocket, REST, later plugins): validation, membership,
+// hooks, durable commit, and fan-out of a frame encoded once.
+package chat
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/hub"
+	"github.com/unhidra/unhidra/core/metrics"
+	"github.com/unhidra/unhidra/core/store"
+	"github.com/unhidra/unhidra/sdk/protocol"
+)
+
+// Draft is a message about to be committed. Hooks may change Text and Meta.
+type Draft struct {
+	Room, Sender, Text, Thread string
+	Meta                       json.RawMessage
+}
+
+// Hooks lets the plugin host take part in the send path. The zero value of
+// Options uses no hooks.
+type Hooks interface {
+	// MessageWillBePosted may modify d or return an *Error to reject it.
+	MessageWillBePosted(ctx context.Context, d *Draft) error
+	// MessageHasBeenPosted runs after commit; it must not block.
+	MessageHasBeenPosted(ev store.Event)
+}
+
+// Options configures a Service.
+type Options struct {
+	Store     *store.Store
+	Committer *store.Committer
+	Hub       *hub.Hub
+	Metrics   *metrics.Metrics
+	Logger    *slog.Logger
+	Hooks     Hooks
+	// MaxText is the largest message text in bytes (default 16 KiB).
+	MaxText int
+	// MaxMeta is the largest meta object in bytes (default 4 KiB).
+	MaxMeta int
+}
+
+// Service implements room actions.
+type Service struct {
+	o     Options
+	rooms sync.Map // room id → *roomState
+	typing sync.Map // session+room → last typing time (throttle)
+}
+
+// roomState caches a room and its membership so the send path does not query
+// the database for every message.
+type roomState struct {
+	mu      sync.RWMutex
+	room    store.Room
+	members map[string]string // user → role
+}
+
+// New returns a Service.
+func New(o Options) *Service {
+	if o.MaxText <= 0 {
+		o.MaxText = 16 << 10
+	}
+	if o.MaxMeta <= 0 {
+		o.MaxMeta = 4 << 10
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Service{o: o}
+}
+
+// Store returns the service's store (for read-only REST handlers).
+func (s *Service) Store() *store.Store { return s.o.Store }
+
+func (s *Service) state(ctx context.Context, room string) (*roomState, error) {
+	if v, ok := s.rooms.Load(room); ok {
+		return v.(*roomState), nil
+	}
+	if _, err := uuid.Parse(room); err != nil {
+		return nil, Errorf(protocol.CodeNotFound, "room %q not found", room)
+	}
+	r, err := s.o.Store.RoomByID(ctx, room)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, Errorf(protocol.CodeNotFound, "room %q not found", room)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ms, err := s.o.Store.Members(ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	st := &roomState{room: r, members: make(map[string]string, len(ms))}
+	for _, m := range ms {
+		st.members[m.UserID] = m.Role
+	}
+	v, _ := s.rooms.LoadOrStore(room, st)
+	return v.(*roomState), nil
+}
+
+// member returns the room state if user is a member, else a forbidden or
+// not-found error. Non-members cannot tell a private room from a missing one.
+func (s *Service) member(ctx context.Context, room, user string) (*roomState, error) {
+	st, err := s.state(ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	st.mu.RLock()
+	_, ok := st.members[user]
+	kind := st.room.Kind
+	st.mu.RUnlock()
+	if !ok {
+		if kind == store.KindPublic {
+			return nil, Errorf(protocol.CodeForbidden, "join room %s first", room)
+		}
+		return nil, Errorf(protocol.CodeNotFound, "room %q not found", room)
+	}
+	return st, nil
+}
+
+// IsMember reports whether user belongs to room.
+func (s *Service) IsMember(ctx context.Context, room, user string) bool {
+	_, err := s.member(ctx, room, user)
+	return err == nil
+}
+
+// encode marshals f once and wraps it as a WebSocket frame.
+func encode(f *protocol.Frame) []byte {
+	b, err := json.Marshal(f)
+	if err != nil { // Frame has only marshalable fields
+		panic(err)
+	}
+	return hub.Frame(b)
+}
+
+// Encode is encode for other packages (gateway replies).
+func Encode(f *protocol.Frame) []byte { return encode(f) }
+
+// EventFrame renders a stored event as the frame clients receive.
+func EventFrame(ev *store.Event) protocol.Frame {
+	f := protocol.Frame{Type: ev.Kind, Room: ev.RoomID, ID: ev.MessageID, Seq: ev.Seq, TS: ev.At, Thread: ev.ThreadID}
+	switch ev.Kind {
+	case store.EventMessage, store.EventEdited:
+		t := ev.Text
+		f.Text = &t
+		f.From = ev.ActorID
+		if ev.Meta != "" {
+			f.Meta = json.RawMessage(ev.Meta)
+		}
+	case store.EventDeleted:
+		f.From = ev.ActorID
+	case store.EventReaction:
+		on := ev.On
+		f.User, f.Emoji, f.On = ev.ActorID, ev.Emoji, &on
+	}
+	return f
+}
+
+// publish fans a committed event out to the room: encoded once, handed to
+// every subscriber's queue.
+func (s *Service) publish(ev *store.Event) {
+	f := EventFrame(ev)
+	frame := encode(&f)
+	start := time.Now()
+	n := s.o.Hub.Publish(ev.RoomID, frame, 0)
+	if m := s.o.Metrics; m != nil {
+		m.FanoutSeconds.Observe(time.Since(start).Seconds())
+		m.Deliveries.Add(float64(n))
+		if ev.Kind == store.EventMessage {
+			m.Messages.Inc()
+		}
+	}
+}
+
+// Ack is what a mutating call reports back once its event is durable.
+type Ack struct {
+	Room      string
+	ID        string
+	Seq       int64
+	TS        int64
+	Duplicate bool
+}
+
+// Frame renders the ack for ref.
+func (a Ack) Frame(ref string) protocol.Frame {
+	return protocol.Frame{Type: protocol.TypeAck, Ref: ref, Room: a.Room, ID: a.ID, Seq: a.Seq, TS: a.TS, Duplicate: a.Duplicate}
+}
+
+// SendRequest is a new message.
+type SendRequest struct {
+	Room, Text, Thread, Ref string
+	Meta                    json.RawMessage
+}
+
+// Send validates, runs hooks, commits and publishes a message. done runs
+// exactly once: with the ack after commit (before fan-out) or with an error.
+// Send itself returns quickly; it blocks only under back-pressure.
+func (s *Service) Send(ctx context.Context, id auth.Identity, req SendRequest, done func(Ack, error)) {
+	if err := s.checkText(req.Text); err != nil {
+		done(Ack{}, err)
+		return
+	}
+	if len(req.Ref) > 128 {
+		done(Ack{}, Errorf(protocol.CodeBadRequest, "ref is longer than 128 bytes"))
+		return
+	}
+	if err := s.checkMeta(req.Meta); err != nil {
+		done(Ack{}, err)
+		return
+	}
+	if req.Thread != "" {
+		if _, err := uuid.Parse(req.Thread); err != nil {
+			done(Ack{}, Errorf(protocol.CodeNotFound, "thread parent not found in this room"))
+			return
+		}
+	}
+	if _, err := s.member(ctx, req.Room, id.UserID); err != nil {
+		done(Ack{}, err)
+		return
+	}
+	d := Draft{Room: req.Room, Sender: id.UserID, Text: req.Text, Thread: req.Thread, Meta: req.Meta}
+	if s.o.Hooks != nil {
+		if err := s.o.Hooks.MessageWillBePosted(ctx, &d); err != nil {
+			done(Ack{}, err)
+			return
+		}
+		if err := s.checkText(d.Text); err != nil {
+			done(Ack{}, err)
+			return
+		}
+	}
+	mid, _ := uuid.NewV7()
+	op := &store.Op{Kind: store.EventMessage, RoomID: req.Room, Actor: id.UserID, MessageID: mid.String(),
+		Ref: req.Ref, Text: d.Text, ThreadID: d.Thread, Meta: string(d.Meta)}
+	op.Done = func(r store.Result) {
+		if r.Err != nil {
+			done(Ack{}, AsError(r.Err))
+			return
+		}
+		done(Ack{Room: r.Event.RoomID, ID: r.Event.MessageID, Seq: r.Event.Seq, TS: r.Event.At, Duplicate: r.Dup}, nil)
+		if !r.Dup {
+			s.publish(&r.Event)
+			if s.o.Hooks != nil {
+				s.o.Hooks.MessageHasBeenPosted(r.Event)
+			}
+		}
+	}
+	if err := s.o.Committer.Submit(ctx, op); err != nil {
+		done(Ack{}, AsError(err))
+	}
+}
+
+func (s *Service) checkText(t string) error {
+	if strings.TrimSpace(t) == "" {
+		return Errorf(protocol.CodeBadRequest, "text is empty")
+	}
+	if len(t) > s.o.MaxText {
+		return Errorf(protocol.CodeTooLarge, "text is %d bytes; the limit is %d", len(t), s.o.MaxText)
+	}
+	if !utf8.ValidString(t) {
+		return Errorf(protocol.CodeBadRequest, "text is not valid UTF-8")
+	}
+	return nil
+}
+
+func (s *Service) checkMeta(m json.RawMessage) error {
+	if len(m) == 0 {
+		return nil
+	}
+	if len(m) > s.o.MaxMeta {
+		return Errorf(protocol.CodeTooLarge, "meta is %d bytes; the limit is %d", len(m), s.o.MaxMeta)
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(m, &obj); err != nil || obj == nil {
+		return Errorf(protocol.CodeBadRequest, "meta must be a JSON object")
+	}
+	return nil
+}
+
+// MutateRequest is an edit, delete or reaction of message ID in Room.
+type MutateRequest struct {
+	Kind  string // store.EventEdited, EventDeleted or EventReaction
+	Room  string
+	ID    string
+	Text  string
+	Emoji string
+	On    bool
+}
+
+// Mutate edits, deletes or reacts to a message; done runs once as for Send.
+func (s *Service) Mutate(ctx context.Context, id auth.Identity, req MutateRequest, done func(Ack, error)) {
+	if _, err := uuid.Parse(req.ID); err != nil {
+		done(Ack{}, Errorf(protocol.CodeNotFound, "message not found in this room"))
+		return
+	}
+	switch req.Kind {
+	case store.EventEdited:
+		if err := s.checkText(req.Text); err != nil {
+			done(Ack{}, err)
+			return
+		}
+	case store.EventReaction:
+		if req.Emoji == "" || len(req.Emoji) > 64 || !utf8.ValidString(req.Emoji) || strings.ContainsAny(req.Emoji, " \t\n") {
+			done(Ack{}, Errorf(protocol.CodeBadRequest, "emoji must be 1–64 bytes of UTF-8 without spaces"))
+			return
+		}
+	case store.EventDeleted:
+	default:
+		done(Ack{}, Errorf(protocol.CodeBadRequest, "unknown change %q", req.Kind))
+		return
+	}
+	st, err := s.member(ctx, req.Room, id.UserID)
+	if err != nil {
+		done(Ack{}, err)
+		return
+	}
+	st.mu.RLock()
+	role := st.members[id.UserID]
+	st.mu.RUnlock()
+	op := &store.Op{Kind: req.Kind, RoomID: req.Room, Actor: id.UserID, Target: req.ID, Text: req.Text,
+		Emoji: req.Emoji, On: req.On, Privileged: req.Kind == store.EventDeleted && (role == "owner" || id.Role == "superadmin")}
+	op.Done = func(r store.Result) {
+		if r.Err != nil {
+			done(Ack{}, AsError(r.Err))
+			return
+		}
+		done(Ack{Room: req.Room, ID: req.ID, Seq: r.Event.Seq, TS: r.Event.At}, nil)
+		if !r.NoChange {
+			s.publish(&r.Event)
+		}
+	}
+	if err := s.o.Committer.Submit(ctx, op); err != nil {
+		done(Ack{}, AsError(err))
+	}
+}
+
+// SendWait is Send for callers that want to block (REST).
+func (s *Service) SendWait(ctx context.Context, id auth.Identity, req SendRequest) (Ack, error) {
+	return wait(ctx, func(done func(Ack, error)) { s.Send(ctx, id, req, done) })
+}
+
+// MutateWait is Mutate for callers that want to block (REST).
+func (s *Service) MutateWait(ctx context.Context, id auth.Identity, req MutateRequest) (Ack, error) {
+	return wait(ctx, func(done func(Ack, error)) { s.Mutate(ctx, id, req, done) })
+}
+
+func wait(ctx context.Context, f func(func(Ack, error))) (Ack, error) {
+	type res struct {
+		a   Ack
+		err error
+	}
+	ch := make(chan res, 1)
+	f(func(a Ack, err error) { ch <- res{a, err} })
+	select {
+	case r := <-ch:
+		return r.a, r.err
+	case <-ctx.Done():
+		return Ack{}, Errorf(protocol.CodeUnavailable, "timed out waiting for commit")
+	}
+}

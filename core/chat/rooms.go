@@ -1,0 +1,425 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/hub"
+	"github.com/unhidra/unhidra/core/store"
+	"github.com/unhidra/unhidra/sdk/protocol"
+)
+
+// CreateRoomRequest is the body of POST /v1/rooms.
+type CreateRoomRequest struct {
+	Name    string   `json:"name"`
+	Kind    string   `json:"kind"`
+	Space   string   `json:"space,omitempty"`
+	Topic   string   `json:"topic,omitempty"`
+	Members []string `json:"members,omitempty"` // user ids or usernames
+}
+
+// CreateRoom creates a room with the caller as owner. A direct room has
+// exactly one other member and is unique per pair: asking again returns the
+// existing room with created=false.
+func (s *Service) CreateRoom(ctx context.Context, id auth.Identity, req CreateRoomRequest) (store.Room, bool, error) {
+	req.Name = strings.TrimSpace(req.Name)
+	if req.Kind == "" {
+		req.Kind = store.KindPublic
+	}
+	switch req.Kind {
+	case store.KindPublic, store.KindPrivate, store.KindDirect, store.KindGroup:
+	default:
+		return store.Room{}, false, Errorf(protocol.CodeBadRequest, "kind %q: want public, private, direct or group", req.Kind)
+	}
+	if req.Name == "" && req.Kind != store.KindDirect && req.Kind != store.KindGroup {
+		return store.Room{}, false, Errorf(protocol.CodeBadRequest, "name is required")
+	}
+	if utf8.RuneCountInString(req.Name) > 100 || !utf8.ValidString(req.Name) {
+		return store.Room{}, false, Errorf(protocol.CodeBadRequest, "name must be valid UTF-8 of at most 100 characters")
+	}
+	if len(req.Topic) > 500 {
+		return store.Room{}, false, Errorf(protocol.CodeBadRequest, "topic is longer than 500 bytes")
+	}
+	if req.Space == "" {
+		req.Space = store.DefaultSpace
+	}
+	if _, err := s.o.Store.SpaceByID(ctx, req.Space); err != nil {
+		return store.Room{}, false, Errorf(protocol.CodeNotFound, "space %q not found", req.Space)
+	}
+	if len(req.Members) > 1000 {
+		return store.Room{}, false, Errorf(protocol.CodeBadRequest, "at most 1000 initial members")
+	}
+	// Resolve members (ids or usernames), dropping the creator and repeats.
+	seen := map[string]bool{id.UserID: true}
+	var others []string
+	for _, m := range req.Members {
+		u, err := s.resolveUser(ctx, m)
+		if err != nil {
+			return store.Room{}, false, err
+		}
+		if !seen[u.ID] {
+			seen[u.ID] = true
+			others = append(others, u.ID)
+		}
+	}
+	now := store.Now()
+	r := store.Room{ID: uuid.NewString(), SpaceID: req.Space, Name: req.Name, Kind: req.Kind, Topic: req.Topic,
+		CreatedBy: id.UserID, CreatedAt: now}
+	if req.Kind == store.KindDirect {
+		if len(others) != 1 {
+			return store.Room{}, false, Errorf(protocol.CodeBadRequest, "a direct room has exactly one other member")
+		}
+		pair := []string{id.UserID, others[0]}
+		sort.Strings(pair)
+		key := pair[0] + ":" + pair[1]
+		r.DirectKey = &key
+	}
+	if req.Kind == store.KindGroup && len(others) < 1 {
+		return store.Room{}, false, Errorf(protocol.CodeBadRequest, "a group room needs at least one other member")
+	}
+	members := []store.Member{{RoomID: r.ID, UserID: id.UserID, Role: "owner", JoinedAt: now}}
+	for _, u := range others {
+		members = append(members, store.Member{RoomID: r.ID, UserID: u, Role: "member", JoinedAt: now})
+	}
+	if err := s.o.Store.CreateRoom(ctx, &r, members); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return r, false, nil
+		}
+		return store.Room{}, false, err
+	}
+	for _, m := range members {
+		s.o.Hub.SubscribeUser(r.ID, m.UserID)
+	}
+	return r, true, nil
+}
+
+func (s *Service) resolveUser(ctx context.Context, ref string) (store.User, error) {
+	var (
+		u   store.User
+		err error
+	)
+	if _, perr := uuid.Parse(ref); perr == nil {
+		u, err = s.o.Store.UserByID(ctx, ref)
+	} else {
+		u, err = s.o.Store.UserByLogin(ctx, ref)
+	}
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.DeactivatedAt != 0) {
+		return store.User{}, Errorf(protocol.CodeNotFound, "user %q not found", ref)
+	}
+	return u, err
+}
+
+// Room returns a room the caller may see: a member, or anyone for a public room.
+func (s *Service) Room(ctx context.Context, id auth.Identity, room string) (store.Room, error) {
+	st, err := s.state(ctx, room)
+	if err != nil {
+		return store.Room{}, err
+	}
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	if _, ok := st.members[id.UserID]; !ok && st.room.Kind != store.KindPublic {
+		return store.Room{}, Errorf(protocol.CodeNotFound, "room %q not found", room)
+	}
+	r := st.room
+	return r, nil
+}
+
+// Join makes the caller a member of a public room (idempotent for any room
+// they already belong to) and subscribes their live sessions. It returns the
+// room's last seq, from which a client can sync.
+func (s *Service) Join(ctx context.Context, id auth.Identity, room string) (int64, error) {
+	st, err := s.state(ctx, room)
+	if err != nil {
+		return 0, err
+	}
+	st.mu.RLock()
+	_, already := st.members[id.UserID]
+	kind := st.room.Kind
+	st.mu.RUnlock()
+	if !already {
+		if kind != store.KindPublic {
+			return 0, Errorf(protocol.CodeNotFound, "room %q not found", room)
+		}
+		if err := s.o.Store.AddMember(ctx, store.Member{RoomID: room, UserID: id.UserID, Role: "member", JoinedAt: store.Now()}); err != nil {
+			return 0, err
+		}
+		st.mu.Lock()
+		st.members[id.UserID] = "member"
+		st.mu.Unlock()
+		f := protocol.Frame{Type: protocol.TypeJoined, Room: room, User: id.UserID}
+		s.o.Hub.Publish(room, encode(&f), 0)
+	}
+	s.o.Hub.SubscribeUser(room, id.UserID)
+	return s.o.Store.LastSeq(ctx, room)
+}
+
+// AddMember adds user to room on behalf of a member of that room. Direct
+// rooms never grow.
+func (s *Service) AddMember(ctx context.Context, id auth.Identity, room, user string) (store.User, error) {
+	st, err := s.member(ctx, room, id.UserID)
+	if err != nil {
+		return store.User{}, err
+	}
+	if st.room.Kind == store.KindDirect {
+		return store.User{}, Errorf(protocol.CodeBadRequest, "direct rooms cannot take more members")
+	}
+	u, err := s.resolveUser(ctx, user)
+	if err != nil {
+		return store.User{}, err
+	}
+	if err := s.o.Store.AddMember(ctx, store.Member{RoomID: room, UserID: u.ID, Role: "member", JoinedAt: store.Now()}); err != nil {
+		return store.User{}, err
+	}
+	st.mu.Lock()
+	_, had := st.members[u.ID]
+	if !had {
+		st.members[u.ID] = "member"
+	}
+	st.mu.Unlock()
+	if !had {
+		s.o.Hub.SubscribeUser(room, u.ID)
+		f := protocol.Frame{Type: protocol.TypeJoined, Room: room, User: u.ID}
+		s.o.Hub.Publish(room, encode(&f), 0)
+	}
+	return u, nil
+}
+
+// RemoveMember removes user from room. Members may remove themselves; the
+// room owner and superadmins may remove anyone. Delivery to the removed
+// user's sessions stops at once.
+func (s *Service) RemoveMember(ctx context.Context, id auth.Identity, room, user string) error {
+	st, err := s.member(ctx, room, id.UserID)
+	if err != nil {
+		return err
+	}
+	st.mu.RLock()
+	role := st.members[id.UserID]
+	_, target := st.members[user]
+	st.mu.RUnlock()
+	if user != id.UserID && role != "owner" && id.Role != "superadmin" {
+		return Errorf(protocol.CodeForbidden, "only the room owner may remove other members")
+	}
+	if !target {
+		return Errorf(protocol.CodeNotFound, "user %q is not a member", user)
+	}
+	if _, err := s.o.Store.RemoveMember(ctx, room, user); err != nil {
+		return err
+	}
+	st.mu.Lock()
+	delete(st.members, user)
+	st.mu.Unlock()
+	s.o.Hub.UnsubscribeUser(room, user)
+	f := protocol.Frame{Type: protocol.TypeLeft, Room: room, User: user}
+	frame := encode(&f)
+	s.o.Hub.Publish(room, frame, 0)
+	s.o.Hub.SendUser(user, frame)
+	return nil
+}
+
+// Leave removes the caller from room.
+func (s *Service) Leave(ctx context.Context, id auth.Identity, room string) error {
+	return s.RemoveMember(ctx, id, room, id.UserID)
+}
+
+// Members lists a room's members for one of its members.
+func (s *Service) Members(ctx context.Context, id auth.Identity, room string) ([]store.Member, error) {
+	if _, err := s.member(ctx, room, id.UserID); err != nil {
+		return nil, err
+	}
+	return s.o.Store.Members(ctx, room)
+}
+
+// MaxSync caps the events one sync reply carries; clients page with after=upto.
+const MaxSync = 1000
+
+// Sync returns the events of room with seq > after (at most limit), the seq
+// they reach and whether more remain.
+func (s *Service) Sync(ctx context.Context, id auth.Identity, room string, after int64, limit int) ([]store.Event, int64, bool, error) {
+	if _, err := s.member(ctx, room, id.UserID); err != nil {
+		return nil, 0, false, err
+	}
+	if limit <= 0 {
+		limit = 100
+	}
+	if limit > MaxSync {
+		limit = MaxSync
+	}
+	if after < 0 {
+		return nil, 0, false, Errorf(protocol.CodeBadRequest, "after must be ≥ 0")
+	}
+	last, err := s.o.Store.LastSeq(ctx, room)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if after > last {
+		return nil, 0, false, Errorf(protocol.CodeBadRequest, "after=%d is beyond the room's last seq %d", after, last)
+	}
+	evs, err := s.o.Store.Events(ctx, room, after, limit)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	upto := after
+	if len(evs) > 0 {
+		upto = evs[len(evs)-1].Seq
+	}
+	return evs, upto, upto < last, nil
+}
+
+// Typing tells the room's other sessions that the caller is typing. It is
+// throttled to one frame per session and room every two seconds.
+func (s *Service) Typing(ctx context.Context, id auth.Identity, session uint64, room string) error {
+	if _, err := s.member(ctx, room, id.UserID); err != nil {
+		return err
+	}
+	key := typingKey{session, room}
+	now := time.Now()
+	if v, ok := s.typing.Load(key); ok && now.Sub(v.(time.Time)) < 2*time.Second {
+		return nil
+	}
+	s.typing.Store(key, now)
+	f := protocol.Frame{Type: "typing", Room: room, User: id.UserID}
+	s.o.Hub.Publish(room, encode(&f), session)
+	return nil
+}
+
+type typingKey struct {
+	session uint64
+	room    string
+}
+
+// Read records that the caller has read room up to seq and tells the room.
+func (s *Service) Read(ctx context.Context, id auth.Identity, room string, seq int64) error {
+	if _, err := s.member(ctx, room, id.UserID); err != nil {
+		return err
+	}
+	last, err := s.o.Store.LastSeq(ctx, room)
+	if err != nil {
+		return err
+	}
+	if seq < 1 || seq > last {
+		return Errorf(protocol.CodeBadRequest, "seq %d is outside the room's 1..%d", seq, last)
+	}
+	if err := s.o.Store.MarkRead(ctx, room, id.UserID, seq); err != nil {
+		return err
+	}
+	f := protocol.Frame{Type: protocol.TypeReceipt, Room: room, User: id.UserID, Seq: seq}
+	s.o.Hub.Publish(room, encode(&f), 0)
+	return nil
+}
+
+// SessionOpened subscribes a new session to its user's rooms and, when it is
+// the user's first session, announces them online. It returns the rooms.
+func (s *Service) SessionOpened(ctx context.Context, sub hub.Subscriber) ([]string, error) {
+	rooms, err := s.o.Store.RoomsOf(ctx, sub.UserID())
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(rooms))
+	for i, r := range rooms {
+		ids[i] = r.ID
+		s.o.Hub.Subscribe(r.ID, sub)
+	}
+	if s.o.Hub.Connect(sub) == 1 {
+		s.presence(sub.UserID(), ids, "online")
+	}
+	return ids, nil
+}
+
+// SessionClosed unsubscribes a session and, when it was the user's last,
+// announces them offline.
+func (s *Service) SessionClosed(sub hub.Subscriber, rooms []string) {
+	if s.o.Hub.Disconnect(sub, rooms) == 0 {
+		s.presence(sub.UserID(), rooms, "offline")
+	}
+	s.typing.Range(func(k, _ any) bool {
+		if k.(typingKey).session == sub.SessionID() {
+			s.typing.Delete(k)
+		}
+		return true
+	})
+}
+
+// presence sends one frame to every session that shares a room with user,
+// each session once however many rooms they share.
+func (s *Service) presence(user string, rooms []string, status string) {
+	f := protocol.Frame{Type: protocol.TypePresence, User: user, Status: status}
+	frame := encode(&f)
+	seen := map[uint64]bool{}
+	for _, r := range rooms {
+		for _, sub := range s.o.Hub.RoomSessions(r) {
+			if !seen[sub.SessionID()] {
+				seen[sub.SessionID()] = true
+				sub.Enqueue(frame)
+			}
+		}
+	}
+}
+
+// Online reports whether user has a live session on this node.
+func (s *Service) Online(user string) bool { return s.o.Hub.Online(user) }
+
+// HistoryPage is GET /v1/rooms/{id}/messages.
+func (s *Service) History(ctx context.Context, id auth.Identity, q store.HistoryQuery) ([]protocol.Message, error) {
+	if _, err := s.member(ctx, q.Room, id.UserID); err != nil {
+		return nil, err
+	}
+	if q.Limit <= 0 || q.Limit > 200 {
+		q.Limit = 50
+	}
+	ms, err := s.o.Store.History(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return s.render(ctx, ms)
+}
+
+// Search finds messages by words, only in rooms the caller belongs to.
+func (s *Service) Search(ctx context.Context, id auth.Identity, q string, limit int) ([]protocol.Message, error) {
+	if strings.TrimSpace(q) == "" {
+		return nil, Errorf(protocol.CodeBadRequest, "q is required")
+	}
+	if len(q) > 256 {
+		return nil, Errorf(protocol.CodeBadRequest, "q is longer than 256 bytes")
+	}
+	if limit <= 0 || limit > 100 {
+		limit = 20
+	}
+	ms, err := s.o.Store.Search(ctx, id.UserID, q, limit)
+	if err != nil {
+		return nil, err
+	}
+	return s.render(ctx, ms)
+}
+
+func (s *Service) render(ctx context.Context, ms []store.Message) ([]protocol.Message, error) {
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ID
+	}
+	reacts, err := s.o.Store.Reactions(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]protocol.Message, len(ms))
+	for i, m := range ms {
+		pm := protocol.Message{ID: m.ID, Room: m.RoomID, Seq: m.Seq, From: m.SenderID, Text: m.Text, Thread: m.ThreadID,
+			TS: m.CreatedAt, EditedTS: m.EditedAt, Deleted: m.DeletedAt != 0, Reactions: reacts[m.ID]}
+		if m.Meta != "" {
+			pm.Meta = []byte(m.Meta)
+		}
+		out[i] = pm
+	}
+	return out, nil
+}
+
+// Rooms lists the caller's rooms.
+func (s *Service) Rooms(ctx context.Context, id auth.Identity) ([]store.Room, error) {
+	return s.o.Store.RoomsOf(ctx, id.UserID)
+}

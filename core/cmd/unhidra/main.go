@@ -1,0 +1,106 @@
+// Command unhidra is the one Unhidra binary.
+//
+//	unhidra [serve] [--addr 127.0.0.1:8080] [--data ./data] [--db postgres://…] [--plugins plugins.yaml]
+//	unhidra version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/unhidra/unhidra/core/server"
+)
+
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "unhidra", version)
+		return 0
+	case "help":
+		usage(stdout)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "unhidra: unknown command %q\n", cmd)
+		usage(stderr)
+		return 2
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `Usage:
+  unhidra [serve] [flags]   run the server (the default command); see unhidra serve -h
+  unhidra version           print the version
+`)
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	cfg, err := server.ParseFlags("unhidra serve", args, os.Getenv, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "unhidra:", err)
+		return 2
+	}
+	log := newLogger(cfg, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	srv, err := server.New(ctx, cfg, log)
+	if err != nil {
+		log.Error("start failed", "err", err)
+		return 1
+	}
+	addr, err := srv.Listen()
+	if err != nil {
+		log.Error("start failed", "err", err)
+		return 1
+	}
+	scheme, ws := "http", "ws"
+	if cfg.TLSCert != "" {
+		scheme, ws = "https", "wss"
+	}
+	fmt.Fprintf(stdout, "Unhidra %s serving on %s://%s  (WebSocket: %s://%s/v1/ws, data: %s)\n",
+		version, scheme, addr, ws, addr, where(cfg))
+	if err := srv.Serve(ctx); err != nil {
+		log.Error("stopped with error", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func where(cfg server.Config) string {
+	if cfg.DatabaseURL != "" {
+		return "postgres"
+	}
+	return cfg.DataDir
+}
+
+func newLogger(cfg server.Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

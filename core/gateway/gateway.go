@@ -1,0 +1,258 @@
+// Package gateway serves protocol v1 over WebSocket: handshake (origin,
+// bearer token, subprotocol), one reader and one writer per session,
+// keepalive, limits, and a graceful drain.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+
+	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/chat"
+	"github.com/unhidra/unhidra/core/metrics"
+	"github.com/unhidra/unhidra/sdk/protocol"
+)
+
+// Options configures a Gateway. Zero values pick the documented defaults.
+type Options struct {
+	Chat    *chat.Service
+	Auth    auth.Authenticator
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	// AllowedOrigins lists exact origins (scheme://host[:port]) a browser
+	// handshake may come from. The server's own origin is always allowed.
+	AllowedOrigins []string
+	// MaxFrame is the largest client frame in bytes (default 64 KiB); a larger
+	// one closes the connection with 1009.
+	MaxFrame int64
+	// PingInterval is how often the server pings (default 25s).
+	PingInterval time.Duration
+	// IdleTimeout closes a session that sent nothing, not even a pong, for
+	// this long (default 60s).
+	IdleTimeout time.Duration
+	// QueueFrames and QueueBytes bound a session's outbound queue (defaults
+	// 4096 frames, 4 MiB). A session over either is a slow consumer: it gets
+	// goodbye{reason: slow_consumer} and is closed.
+	QueueFrames int
+	QueueBytes  int
+	// WriteTimeout bounds one socket write (default 10s).
+	WriteTimeout time.Duration
+}
+
+// Gateway accepts WebSocket sessions.
+type Gateway struct {
+	o        Options
+	up       websocket.FastHTTPUpgrader
+	nextID   atomic.Uint64
+	draining atomic.Bool
+	sessions sync.Map // id → *session
+	wg       sync.WaitGroup
+	origins  map[string]bool
+}
+
+// New returns a Gateway.
+func New(o Options) *Gateway {
+	if o.MaxFrame <= 0 {
+		o.MaxFrame = 64 << 10
+	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = 25 * time.Second
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 60 * time.Second
+	}
+	if o.QueueFrames <= 0 {
+		o.QueueFrames = 4096
+	}
+	if o.QueueBytes <= 0 {
+		o.QueueBytes = 4 << 20
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	g := &Gateway{o: o, origins: map[string]bool{}}
+	for _, og := range o.AllowedOrigins {
+		g.origins[strings.TrimRight(og, "/")] = true
+	}
+	g.up = websocket.FastHTTPUpgrader{
+		ReadBufferSize:  1024,
+		WriteBufferSize: 256, // the session writer bypasses this buffer
+		Subprotocols:    []string{protocol.Subprotocol},
+		// Origin was checked before the upgrade (with a clear 403).
+		CheckOrigin:      func(*fasthttp.RequestCtx) bool { return true },
+		HandshakeTimeout: 10 * time.Second,
+	}
+	return g
+}
+
+// Draining reports whether the gateway has stopped accepting sessions.
+func (g *Gateway) Draining() bool { return g.draining.Load() }
+
+// Sessions returns the number of open sessions.
+func (g *Gateway) Sessions() int {
+	n := 0
+	g.sessions.Range(func(_, _ any) bool { n++; return true })
+	return n
+}
+
+func (g *Gateway) originAllowed(c *fiber.Ctx) bool {
+	origin := c.Get(fiber.HeaderOrigin)
+	if origin == "" {
+		return true // not a browser
+	}
+	if g.origins[origin] || g.origins["*"] {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	// The server's own origin: same host:port as the request, over the
+	// scheme this listener speaks.
+	scheme := "http"
+	if c.Protocol() == "https" {
+		scheme = "https"
+	}
+	return u.Scheme == scheme && u.Host == string(c.Request().Host())
+}
+
+// bearer extracts the access token from the subprotocol list (browsers) or
+// the Authorization header (everyone else).
+func bearer(c *fiber.Ctx) string {
+	for _, p := range strings.Split(c.Get(fiber.HeaderSecWebSocketProtocol), ",") {
+		p = strings.TrimSpace(p)
+		if strings.HasPrefix(p, protocol.BearerPrefix) {
+			return p[len(protocol.BearerPrefix):]
+		}
+	}
+	h := c.Get(fiber.HeaderAuthorization)
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+func (g *Gateway) refuse(c *fiber.Ctx, status int, code, result, msg string) error {
+	if m := g.o.Metrics; m != nil {
+		m.Handshakes.WithLabelValues(result).Inc()
+	}
+	return c.Status(status).JSON(protocol.ErrorBody{Code: code, Message: msg})
+}
+
+// Handler is the fiber handler for GET /v1/ws. Every refusal happens before
+// the upgrade, with an HTTP status and a JSON error body.
+func (g *Gateway) Handler(c *fiber.Ctx) error {
+	if g.draining.Load() {
+		c.Set(fiber.HeaderRetryAfter, "2")
+		return g.refuse(c, fiber.StatusServiceUnavailable, protocol.CodeUnavailable, "draining", "server is shutting down; reconnect shortly")
+	}
+	if !websocket.FastHTTPIsWebSocketUpgrade(c.Context()) {
+		return g.refuse(c, fiber.StatusUpgradeRequired, protocol.CodeBadRequest, "not_websocket", "this endpoint speaks WebSocket (protocol unhidra.v1)")
+	}
+	if !g.originAllowed(c) {
+		g.o.Logger.Warn("websocket origin refused", "origin", c.Get(fiber.HeaderOrigin), "ip", c.IP())
+		return g.refuse(c, fiber.StatusForbidden, protocol.CodeForbidden, "forbidden_origin", "origin is not allowed")
+	}
+	tok := bearer(c)
+	if tok == "" {
+		return g.refuse(c, fiber.StatusUnauthorized, protocol.CodeUnauthorized, "unauthorized", "missing bearer token")
+	}
+	id, err := g.o.Auth.Authenticate(c.UserContext(), tok)
+	if err != nil {
+		return g.refuse(c, fiber.StatusUnauthorized, protocol.CodeUnauthorized, "unauthorized", "invalid or expired token")
+	}
+	ip := c.IP()
+	err = g.up.Upgrade(c.Context(), func(conn *websocket.Conn) {
+		g.serve(conn, id, ip)
+	})
+	if err != nil {
+		return g.refuse(c, fiber.StatusBadRequest, protocol.CodeBadRequest, "bad_handshake", err.Error())
+	}
+	if m := g.o.Metrics; m != nil {
+		m.Handshakes.WithLabelValues("ok").Inc()
+	}
+	return nil
+}
+
+func (g *Gateway) serve(conn *websocket.Conn, id auth.Identity, ip string) {
+	g.wg.Add(1)
+	defer g.wg.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := newSession(g, conn, id, g.nextID.Add(1))
+	g.sessions.Store(s.id, s)
+	defer g.sessions.Delete(s.id)
+	if m := g.o.Metrics; m != nil {
+		m.Connections.Inc()
+		defer m.Connections.Dec()
+	}
+	go s.writeLoop()
+	rooms, err := g.o.Chat.SessionOpened(ctx, s)
+	if err != nil {
+		g.o.Logger.Error("open session", "user", id.UserID, "err", err)
+		s.shutdown(protocol.ReasonShutdown, websocket.CloseInternalServerErr, 1000)
+	} else {
+		s.setRooms(rooms)
+	}
+	if g.draining.Load() { // drain began between upgrade and registration
+		s.shutdown(protocol.ReasonShutdown, websocket.CloseGoingAway, g.reconnectAfter())
+	}
+	s.readLoop(ctx)
+	s.stop()
+	<-s.writerDone
+	g.o.Chat.SessionClosed(s, s.roomList())
+}
+
+func (g *Gateway) reconnectAfter() int64 {
+	return 1000 + rand.Int64N(4000) // spread reconnects of a drained node
+}
+
+// Drain stops accepting sessions, sends every session goodbye{reason:
+// shutdown}, lets writers flush and waits until all sessions have ended or
+// ctx is done.
+func (g *Gateway) Drain(ctx context.Context) error {
+	g.draining.Store(true)
+	g.sessions.Range(func(_, v any) bool {
+		v.(*session).shutdown(protocol.ReasonShutdown, websocket.CloseGoingAway, g.reconnectAfter())
+		return true
+	})
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		// Force the stragglers.
+		g.sessions.Range(func(_, v any) bool { v.(*session).kill(); return true })
+		return errors.New("drain: sessions still open at deadline; closed them")
+	}
+}
+
+// CloseUser ends every session of user with goodbye{reason} (revocation,
+// deactivation).
+func (g *Gateway) CloseUser(user, reason string) int {
+	n := 0
+	g.sessions.Range(func(_, v any) bool {
+		s := v.(*session)
+		if s.ident.UserID == user {
+			s.shutdown(reason, websocket.ClosePolicyViolation, 0)
+			n++
+		}
+		return true
+	})
+	return n
+}

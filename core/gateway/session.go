@@ -1,0 +1,453 @@
+package gateway
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"net"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fasthttp/websocket"
+
+	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/chat"
+	"github.com/unhidra/unhidra/core/hub"
+	"github.com/unhidra/unhidra/sdk/protocol"
+)
+
+// session is one WebSocket connection. The reader goroutine (serve) decodes
+// client frames; the writer goroutine owns every write to the socket: it
+// takes whatever frames are queued and writes them with one syscall, so a
+// burst of N deliveries costs one write, not N.
+type session struct {
+	g     *Gateway
+	conn  *websocket.Conn
+	nc    net.Conn
+	ident auth.Identity
+	id    uint64
+
+	mu       sync.Mutex
+	queue    [][]byte
+	spare    [][]byte
+	bytes    int
+	closing  bool     // no more frames accepted; final frames queued
+	final    [][]byte // goodbye + close frame, written after the queue
+	dead     bool     // writer must stop without writing
+	rooms    map[string]struct{}
+	notify   chan struct{}
+	writerDone chan struct{}
+
+	lastExtend time.Time
+}
+
+func newSession(g *Gateway, conn *websocket.Conn, id auth.Identity, sid uint64) *session {
+	return &session{g: g, conn: conn, nc: conn.NetConn(), ident: id, id: sid,
+		rooms: map[string]struct{}{}, notify: make(chan struct{}, 1), writerDone: make(chan struct{})}
+}
+
+// hub.Subscriber.
+func (s *session) SessionID() uint64 { return s.id }
+func (s *session) UserID() string    { return s.ident.UserID }
+
+// Enqueue queues a complete frame. It never blocks; a session whose queue is
+// over its bounds becomes a slow consumer and is closed.
+func (s *session) Enqueue(frame []byte) bool {
+	s.mu.Lock()
+	if s.closing || s.dead {
+		s.mu.Unlock()
+		return false
+	}
+	if len(s.queue) >= s.g.o.QueueFrames || s.bytes+len(frame) > s.g.o.QueueBytes {
+		s.mu.Unlock()
+		if m := s.g.o.Metrics; m != nil {
+			m.QueueDrops.Inc()
+			m.SlowConsumers.Inc()
+		}
+		s.g.o.Logger.Warn("slow consumer", "user", s.ident.UserID, "session", s.id)
+		s.shutdownDropping(protocol.ReasonSlowConsumer, websocket.ClosePolicyViolation)
+		return false
+	}
+	s.queue = append(s.queue, frame)
+	s.bytes += len(frame)
+	s.mu.Unlock()
+	s.wake()
+	return true
+}
+
+func (s *session) wake() {
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+func (s *session) send(f *protocol.Frame) { s.Enqueue(chat.Encode(f)) }
+
+func (s *session) sendError(ref string, err error) {
+	e := chat.AsError(err)
+	if e.Code == protocol.CodeInternal {
+		s.g.o.Logger.Error("frame failed", "user", s.ident.UserID, "err", err)
+	}
+	if m := s.g.o.Metrics; m != nil {
+		m.ErrorsSent.WithLabelValues(e.Code).Inc()
+	}
+	s.send(&protocol.Frame{Type: protocol.TypeError, Ref: ref, Code: e.Code, Message: e.Message, RetryAfterMs: e.RetryAfterMs})
+}
+
+func goodbyeFrame(reason string, reconnectMs int64) []byte {
+	return chat.Encode(&protocol.Frame{Type: protocol.TypeGoodbye, Reason: reason, ReconnectMs: reconnectMs})
+}
+
+func closeFrame(code int, text string) []byte {
+	p := make([]byte, 2, 2+len(text))
+	binary.BigEndian.PutUint16(p, uint16(code))
+	return hub.AppendFrame(nil, websocket.CloseMessage, append(p, text...))
+}
+
+// shutdown flushes what is queued, then says goodbye and closes.
+func (s *session) shutdown(reason string, code int, reconnectMs int64) {
+	s.mu.Lock()
+	if s.closing || s.dead {
+		s.mu.Unlock()
+		return
+	}
+	s.closing = true
+	s.final = [][]byte{goodbyeFrame(reason, reconnectMs), closeFrame(code, reason)}
+	s.mu.Unlock()
+	s.wake()
+}
+
+// shutdownDropping discards the queue first (a slow consumer will not read
+// it anyway) so memory is released at once.
+func (s *session) shutdownDropping(reason string, code int) {
+	s.mu.Lock()
+	if s.closing || s.dead {
+		s.mu.Unlock()
+		return
+	}
+	s.closing = true
+	s.queue, s.bytes = s.queue[:0], 0
+	s.final = [][]byte{goodbyeFrame(reason, 0), closeFrame(code, reason)}
+	s.mu.Unlock()
+	s.wake()
+}
+
+// stop tells the writer the reader is gone; nothing more is written.
+func (s *session) stop() {
+	s.mu.Lock()
+	s.dead = true
+	s.mu.Unlock()
+	s.wake()
+}
+
+// kill closes the socket at once.
+func (s *session) kill() {
+	s.stop()
+	_ = s.nc.Close()
+}
+
+// control queues a control frame (pong) ahead of nothing in particular; it
+// is still written in order by the single writer.
+func (s *session) control(opcode byte, payload []byte) {
+	s.mu.Lock()
+	if s.closing || s.dead {
+		s.mu.Unlock()
+		return
+	}
+	s.queue = append(s.queue, hub.AppendFrame(nil, opcode, payload))
+	s.mu.Unlock()
+	s.wake()
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+func (s *session) writeLoop() {
+	defer close(s.writerDone)
+	ping := time.NewTicker(s.g.o.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case <-s.notify:
+		case <-ping.C:
+			s.control(websocket.PingMessage, nil)
+			continue
+		}
+		s.mu.Lock()
+		if s.dead {
+			s.mu.Unlock()
+			return
+		}
+		batch := s.queue
+		s.queue, s.spare = s.spare[:0], batch
+		s.bytes = 0
+		var final [][]byte
+		if s.closing {
+			final, s.final = s.final, nil
+		}
+		s.mu.Unlock()
+
+		if len(batch) > 0 || len(final) > 0 {
+			bp := bufPool.Get().(*[]byte)
+			buf := (*bp)[:0]
+			for _, f := range batch {
+				buf = append(buf, f...)
+			}
+			for _, f := range final {
+				buf = append(buf, f...)
+			}
+			_ = s.nc.SetWriteDeadline(time.Now().Add(s.g.o.WriteTimeout))
+			_, err := s.nc.Write(buf)
+			if cap(buf) <= 256<<10 { // don't keep huge buffers around
+				*bp = buf[:0]
+				bufPool.Put(bp)
+			}
+			for i := range batch {
+				batch[i] = nil // let frames be collected
+			}
+			if m := s.g.o.Metrics; m != nil {
+				m.FramesOut.Add(float64(len(batch)))
+				m.WriteBatches.Inc()
+			}
+			if err != nil {
+				s.kill()
+				return
+			}
+		}
+		if final != nil {
+			// Give the client a moment to answer the close, then hang up.
+			_ = s.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+			return
+		}
+	}
+}
+
+func (s *session) extendDeadline() {
+	now := time.Now()
+	if now.Sub(s.lastExtend) > time.Second {
+		s.lastExtend = now
+		_ = s.nc.SetReadDeadline(now.Add(s.g.o.IdleTimeout))
+	}
+}
+
+func (s *session) readLoop(ctx context.Context) {
+	c := s.conn
+	c.SetReadLimit(s.g.o.MaxFrame)
+	s.lastExtend = time.Time{}
+	s.extendDeadline()
+	c.SetPongHandler(func(string) error { s.extendDeadline(); return nil })
+	c.SetPingHandler(func(data string) error {
+		s.extendDeadline()
+		s.control(websocket.PongMessage, []byte(data))
+		return nil
+	})
+	c.SetCloseHandler(func(code int, text string) error {
+		s.shutdown("client_closed", websocket.CloseNormalClosure, 0)
+		return nil
+	})
+	for {
+		mt, data, err := c.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				s.sendErrorFrameAndClose(protocol.CodeTooLarge, "frame exceeds the limit", websocket.CloseMessageTooBig)
+			} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				s.shutdown(protocol.ReasonIdle, websocket.CloseGoingAway, 0)
+			}
+			return
+		}
+		s.extendDeadline()
+		if mt != websocket.TextMessage {
+			s.sendError("", chat.Errorf(protocol.CodeBadRequest, "binary frames are not part of protocol v1; send JSON text frames"))
+			continue
+		}
+		s.handle(ctx, data)
+	}
+}
+
+func (s *session) sendErrorFrameAndClose(code, msg string, closeCode int) {
+	s.sendError("", chat.Errorf(code, "%s", msg))
+	s.shutdown(protocol.ReasonPolicy, closeCode, 0)
+	// Let the writer flush before the reader returns and stops it.
+	select {
+	case <-s.writerDone:
+	case <-time.After(time.Second):
+	}
+}
+
+func (s *session) setRooms(rooms []string) {
+	s.mu.Lock()
+	for _, r := range rooms {
+		s.rooms[r] = struct{}{}
+	}
+	s.mu.Unlock()
+}
+
+func (s *session) roomList() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.rooms))
+	for r := range s.rooms {
+		out = append(out, r)
+	}
+	return out
+}
+
+func (s *session) count(t string) {
+	if m := s.g.o.Metrics; m != nil {
+		switch t {
+		case protocol.TypeSend, protocol.TypeEdit, protocol.TypeDelete, protocol.TypeReact, protocol.TypeJoin,
+			protocol.TypeLeave, protocol.TypeSync, protocol.TypeTyping, protocol.TypeRead, protocol.TypePing:
+		default:
+			t = "unknown"
+		}
+		m.FramesIn.WithLabelValues(t).Inc()
+	}
+}
+
+// handle decodes and runs one client frame. Every failure becomes an error
+// frame that echoes ref; the connection stays up.
+func (s *session) handle(ctx context.Context, data []byte) {
+	if !utf8.Valid(data) {
+		s.count("invalid")
+		s.sendError("", chat.Errorf(protocol.CodeBadRequest, "frame is not valid UTF-8"))
+		return
+	}
+	var f protocol.ClientFrame
+	if err := json.Unmarshal(data, &f); err != nil {
+		s.count("invalid")
+		s.sendError("", chat.Errorf(protocol.CodeBadRequest, "frame is not a JSON object of protocol v1: %v", err))
+		return
+	}
+	s.count(f.Type)
+	if len(f.Ref) > 128 {
+		s.sendError("", chat.Errorf(protocol.CodeBadRequest, "ref is longer than 128 bytes"))
+		return
+	}
+	needRoom := func() bool {
+		if f.Room == "" {
+			s.sendError(f.Ref, chat.Errorf(protocol.CodeBadRequest, "%s needs room", f.Type))
+			return false
+		}
+		return true
+	}
+	needID := func() bool {
+		if f.ID == "" {
+			s.sendError(f.Ref, chat.Errorf(protocol.CodeBadRequest, "%s needs id", f.Type))
+			return false
+		}
+		return true
+	}
+	ref := f.Ref
+	ackOrError := func(a chat.Ack, err error) {
+		if err != nil {
+			s.sendError(ref, err)
+			return
+		}
+		af := a.Frame(ref)
+		s.send(&af)
+	}
+	id := s.ident
+	switch f.Type {
+	case protocol.TypeSend:
+		if !needRoom() {
+			return
+		}
+		if f.Text == nil {
+			s.sendError(ref, chat.Errorf(protocol.CodeBadRequest, "send needs text"))
+			return
+		}
+		s.g.o.Chat.Send(ctx, id, chat.SendRequest{Room: f.Room, Text: *f.Text, Thread: f.Thread, Ref: ref, Meta: f.Meta}, ackOrError)
+	case protocol.TypeEdit:
+		if !needRoom() || !needID() {
+			return
+		}
+		if f.Text == nil {
+			s.sendError(ref, chat.Errorf(protocol.CodeBadRequest, "edit needs text"))
+			return
+		}
+		s.g.o.Chat.Mutate(ctx, id, chat.MutateRequest{Kind: "edited", Room: f.Room, ID: f.ID, Text: *f.Text}, ackOrError)
+	case protocol.TypeDelete:
+		if !needRoom() || !needID() {
+			return
+		}
+		s.g.o.Chat.Mutate(ctx, id, chat.MutateRequest{Kind: "deleted", Room: f.Room, ID: f.ID}, ackOrError)
+	case protocol.TypeReact:
+		if !needRoom() || !needID() {
+			return
+		}
+		on := true
+		if f.On != nil {
+			on = *f.On
+		}
+		s.g.o.Chat.Mutate(ctx, id, chat.MutateRequest{Kind: "reaction", Room: f.Room, ID: f.ID, Emoji: f.Emoji, On: on}, ackOrError)
+	case protocol.TypeJoin:
+		if !needRoom() {
+			return
+		}
+		last, err := s.g.o.Chat.Join(ctx, id, f.Room)
+		if err != nil {
+			s.sendError(ref, err)
+			return
+		}
+		s.setRooms([]string{f.Room})
+		s.send(&protocol.Frame{Type: protocol.TypeAck, Ref: ref, Room: f.Room, Seq: last})
+	case protocol.TypeLeave:
+		if !needRoom() {
+			return
+		}
+		if err := s.g.o.Chat.Leave(ctx, id, f.Room); err != nil {
+			s.sendError(ref, err)
+			return
+		}
+		s.mu.Lock()
+		delete(s.rooms, f.Room)
+		s.mu.Unlock()
+		s.send(&protocol.Frame{Type: protocol.TypeAck, Ref: ref, Room: f.Room})
+	case protocol.TypeSync:
+		if !needRoom() {
+			return
+		}
+		var after int64
+		if f.After != nil {
+			after = *f.After
+		}
+		evs, upto, more, err := s.g.o.Chat.Sync(ctx, id, f.Room, after, f.Limit)
+		if err != nil {
+			s.sendError(ref, err)
+			return
+		}
+		for i := range evs {
+			ef := chat.EventFrame(&evs[i])
+			s.send(&ef)
+		}
+		s.send(&protocol.Frame{Type: protocol.TypeSynced, Ref: ref, Room: f.Room, Upto: upto, More: more})
+	case protocol.TypeTyping:
+		if !needRoom() {
+			return
+		}
+		if err := s.g.o.Chat.Typing(ctx, id, s.id, f.Room); err != nil {
+			s.sendError(ref, err)
+		}
+	case protocol.TypeRead:
+		if !needRoom() {
+			return
+		}
+		if f.Seq == nil {
+			s.sendError(ref, chat.Errorf(protocol.CodeBadRequest, "read needs seq"))
+			return
+		}
+		if err := s.g.o.Chat.Read(ctx, id, f.Room, *f.Seq); err != nil {
+			s.sendError(ref, err)
+			return
+		}
+		s.send(&protocol.Frame{Type: protocol.TypeAck, Ref: ref, Room: f.Room, Seq: *f.Seq})
+	case protocol.TypePing:
+		s.send(&protocol.Frame{Type: protocol.TypePong, Ref: ref})
+	case "":
+		s.sendError(ref, chat.Errorf(protocol.CodeBadRequest, "frame has no type"))
+	default:
+		s.sendError(ref, chat.Errorf(protocol.CodeBadRequest, "unknown frame type %q", f.Type))
+	}
+}

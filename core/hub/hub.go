@@ -1,0 +1,224 @@
+// Package hub routes encoded frames to subscribers: rooms → sessions and
+// users → sessions. It is sharded so that publishes to different rooms never
+// contend on one lock, and it never encodes: callers hand it bytes that were
+// encoded once per fan-out.
+package hub
+
+import (
+	"hash/maphash"
+	"sync"
+)
+
+// Subscriber is one live session. Enqueue must not block: a subscriber that
+// cannot take more applies its own slow-consumer policy and returns false.
+type Subscriber interface {
+	SessionID() uint64
+	UserID() string
+	Enqueue(frame []byte) bool
+}
+
+const shardCount = 64
+
+type roomShard struct {
+	mu    sync.RWMutex
+	rooms map[string]map[uint64]Subscriber
+}
+
+type userShard struct {
+	mu    sync.RWMutex
+	users map[string]map[uint64]Subscriber
+}
+
+// Hub is the routing table. The zero value is not usable; call New.
+type Hub struct {
+	seed  maphash.Seed
+	rooms [shardCount]roomShard
+	users [shardCount]userShard
+}
+
+// New returns an empty hub.
+func New() *Hub {
+	h := &Hub{seed: maphash.MakeSeed()}
+	for i := range h.rooms {
+		h.rooms[i].rooms = map[string]map[uint64]Subscriber{}
+		h.users[i].users = map[string]map[uint64]Subscriber{}
+	}
+	return h
+}
+
+func (h *Hub) shard(key string) int {
+	return int(maphash.String(h.seed, key) % shardCount)
+}
+
+// Subscribe adds s to room. It is idempotent.
+func (h *Hub) Subscribe(room string, s Subscriber) {
+	sh := &h.rooms[h.shard(room)]
+	sh.mu.Lock()
+	m := sh.rooms[room]
+	if m == nil {
+		m = map[uint64]Subscriber{}
+		sh.rooms[room] = m
+	}
+	m[s.SessionID()] = s
+	sh.mu.Unlock()
+}
+
+// Unsubscribe removes s from room.
+func (h *Hub) Unsubscribe(room string, s Subscriber) {
+	sh := &h.rooms[h.shard(room)]
+	sh.mu.Lock()
+	if m := sh.rooms[room]; m != nil {
+		delete(m, s.SessionID())
+		if len(m) == 0 {
+			delete(sh.rooms, room)
+		}
+	}
+	sh.mu.Unlock()
+}
+
+// UnsubscribeUser removes every session of user from room (the user left or
+// was removed).
+func (h *Hub) UnsubscribeUser(room, user string) {
+	sh := &h.rooms[h.shard(room)]
+	sh.mu.Lock()
+	if m := sh.rooms[room]; m != nil {
+		for id, s := range m {
+			if s.UserID() == user {
+				delete(m, id)
+			}
+		}
+		if len(m) == 0 {
+			delete(sh.rooms, room)
+		}
+	}
+	sh.mu.Unlock()
+}
+
+// SubscribeUser subscribes every live session of user to room (the user was
+// added to a room while connected).
+func (h *Hub) SubscribeUser(room, user string) {
+	for _, s := range h.Sessions(user) {
+		h.Subscribe(room, s)
+	}
+}
+
+// Publish hands frame to every subscriber of room except the session with
+// id skip (0 skips none). It returns the number of subscribers reached.
+func (h *Hub) Publish(room string, frame []byte, skip uint64) int {
+	sh := &h.rooms[h.shard(room)]
+	sh.mu.RLock()
+	n := 0
+	for id, s := range sh.rooms[room] {
+		if id == skip {
+			continue
+		}
+		if s.Enqueue(frame) {
+			n++
+		}
+	}
+	sh.mu.RUnlock()
+	return n
+}
+
+// Subscribers returns the number of sessions subscribed to room.
+func (h *Hub) Subscribers(room string) int {
+	sh := &h.rooms[h.shard(room)]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return len(sh.rooms[room])
+}
+
+// RoomSessions returns a snapshot of the sessions subscribed to room.
+func (h *Hub) RoomSessions(room string) []Subscriber {
+	sh := &h.rooms[h.shard(room)]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	out := make([]Subscriber, 0, len(sh.rooms[room]))
+	for _, s := range sh.rooms[room] {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Connect registers a live session of its user. It returns how many sessions
+// the user now has (1 means the user just came online).
+func (h *Hub) Connect(s Subscriber) int {
+	sh := &h.users[h.shard(s.UserID())]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	m := sh.users[s.UserID()]
+	if m == nil {
+		m = map[uint64]Subscriber{}
+		sh.users[s.UserID()] = m
+	}
+	m[s.SessionID()] = s
+	return len(m)
+}
+
+// Disconnect removes s from the user index and from rooms. It returns how
+// many sessions the user still has (0 means the user went offline).
+func (h *Hub) Disconnect(s Subscriber, rooms []string) int {
+	for _, r := range rooms {
+		h.Unsubscribe(r, s)
+	}
+	sh := &h.users[h.shard(s.UserID())]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	m := sh.users[s.UserID()]
+	delete(m, s.SessionID())
+	if len(m) == 0 {
+		delete(sh.users, s.UserID())
+		return 0
+	}
+	return len(m)
+}
+
+// Sessions returns a snapshot of user's live sessions.
+func (h *Hub) Sessions(user string) []Subscriber {
+	sh := &h.users[h.shard(user)]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	out := make([]Subscriber, 0, len(sh.users[user]))
+	for _, s := range sh.users[user] {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Online reports whether user has at least one live session.
+func (h *Hub) Online(user string) bool {
+	sh := &h.users[h.shard(user)]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return len(sh.users[user]) > 0
+}
+
+// SendUser hands frame to every live session of user.
+func (h *Hub) SendUser(user string, frame []byte) int {
+	sh := &h.users[h.shard(user)]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	n := 0
+	for _, s := range sh.users[user] {
+		if s.Enqueue(frame) {
+			n++
+		}
+	}
+	return n
+}
+
+// All returns a snapshot of every live session (for drain).
+func (h *Hub) All() []Subscriber {
+	var out []Subscriber
+	for i := range h.users {
+		sh := &h.users[i]
+		sh.mu.RLock()
+		for _, m := range sh.users {
+			for _, s := range m {
+				out = append(out, s)
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}

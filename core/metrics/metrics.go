@@ -1,0 +1,55 @@
+// Package metrics defines the core's Prometheus collectors. Each server owns
+// its own registry so that several servers can run in one test process.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds every collector the core updates.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	Connections     prometheus.Gauge
+	Handshakes      *prometheus.CounterVec // result: ok, unauthorized, forbidden_origin, draining
+	FramesIn        *prometheus.CounterVec // type
+	FramesOut       prometheus.Counter
+	WriteBatches    prometheus.Counter
+	Messages        prometheus.Counter
+	Deliveries      prometheus.Counter
+	FanoutSeconds   prometheus.Histogram
+	CommitBatch     prometheus.Histogram
+	QueueDrops      prometheus.Counter
+	SlowConsumers   prometheus.Counter
+	ErrorsSent      *prometheus.CounterVec // code
+}
+
+// New registers the collectors (and Go/process collectors) on a fresh registry.
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry:    r,
+		Connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "unhidra_ws_connections", Help: "Open WebSocket sessions."}),
+		Handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_ws_handshakes_total",
+			Help: "WebSocket handshakes by result."}, []string{"result"}),
+		FramesIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_ws_frames_in_total",
+			Help: "Client frames received, by type."}, []string{"type"}),
+		FramesOut:    prometheus.NewCounter(prometheus.CounterOpts{Name: "unhidra_ws_frames_out_total", Help: "Server frames written."}),
+		WriteBatches: prometheus.NewCounter(prometheus.CounterOpts{Name: "unhidra_ws_write_batches_total", Help: "Socket writes; frames_out/write_batches is the coalescing factor."}),
+		Messages:     prometheus.NewCounter(prometheus.CounterOpts{Name: "unhidra_messages_total", Help: "Messages committed."}),
+		Deliveries:   prometheus.NewCounter(prometheus.CounterOpts{Name: "unhidra_deliveries_total", Help: "Room frames handed to session queues."}),
+		FanoutSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "unhidra_fanout_seconds",
+			Help: "Time to hand one room frame to every subscriber's queue.", Buckets: prometheus.ExponentialBuckets(1e-6, 4, 10)}),
+		CommitBatch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "unhidra_commit_batch_ops",
+			Help: "Ops per group-commit transaction.", Buckets: prometheus.ExponentialBuckets(1, 2, 11)}),
+		QueueDrops:    prometheus.NewCounter(prometheus.CounterOpts{Name: "unhidra_ws_queue_drops_total", Help: "Frames dropped because a session queue was full."}),
+		SlowConsumers: prometheus.NewCounter(prometheus.CounterOpts{Name: "unhidra_ws_slow_consumers_total", Help: "Sessions closed as slow consumers."}),
+		ErrorsSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_errors_total",
+			Help: "Error frames and REST errors sent, by code."}, []string{"code"}),
+	}
+	r.MustRegister(m.Connections, m.Handshakes, m.FramesIn, m.FramesOut, m.WriteBatches, m.Messages,
+		m.Deliveries, m.FanoutSeconds, m.CommitBatch, m.QueueDrops, m.SlowConsumers, m.ErrorsSent,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

@@ -1,0 +1,175 @@
+// Package server wires the core together: store, auth, chat, hub, gateway and
+// REST API on one fiber app, plus health, readiness and metrics, and runs it
+// until its context ends, then drains.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/unhidra/unhidra/core/api"
+	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/chat"
+	"github.com/unhidra/unhidra/core/gateway"
+	"github.com/unhidra/unhidra/core/hub"
+	"github.com/unhidra/unhidra/core/metrics"
+	"github.com/unhidra/unhidra/core/store"
+	"github.com/unhidra/unhidra/sdk/protocol"
+)
+
+// Server is a running Unhidra core.
+type Server struct {
+	cfg       Config
+	log       *slog.Logger
+	store     *store.Store
+	committer *store.Committer
+	auth      *auth.Service
+	chat      *chat.Service
+	gw        *gateway.Gateway
+	app       *fiber.App
+	ln        net.Listener
+	metrics   *metrics.Metrics
+}
+
+// New opens the database and builds the server; it does not listen yet.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	st, err := store.Open(ctx, store.Options{DSN: cfg.DatabaseURL, DataDir: cfg.DataDir, SQLiteSync: cfg.SQLiteSync})
+	if err != nil {
+		return nil, err
+	}
+	m := metrics.New()
+	com := st.NewCommitter(store.CommitterOptions{Logger: log, OnBatch: func(n int) { m.CommitBatch.Observe(float64(n)) }})
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	au, err := auth.New(auth.Options{Store: st, DataDir: cfg.DataDir, Registration: cfg.Registration})
+	if err != nil {
+		com.Close()
+		_ = st.Close()
+		return nil, err
+	}
+	h := hub.New()
+	ch := chat.New(chat.Options{Store: st, Committer: com, Hub: h, Metrics: m, Logger: log})
+	gw := gateway.New(gateway.Options{Chat: ch, Auth: au, Metrics: m, Logger: log, AllowedOrigins: cfg.AllowedOrigins,
+		MaxFrame: cfg.MaxFrame, PingInterval: cfg.PingInterval, IdleTimeout: cfg.IdleTimeout})
+	s := &Server{cfg: cfg, log: log, store: st, committer: com, auth: au, chat: ch, gw: gw, metrics: m}
+	a := api.New(api.Options{Chat: ch, Auth: au, Store: st, Metrics: m, Logger: log})
+	app := fiber.New(fiber.Config{
+		DisableStartupMessage: true,
+		UnescapePath:          true,
+		BodyLimit:             1 << 20,
+		ReadBufferSize:        8192,
+		ReadTimeout:           30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			return a.Error(c, err)
+		},
+	})
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	app.Get("/readyz", s.readyz)
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})))
+	app.Get("/v1/ws", gw.Handler)
+	a.Register(app)
+	app.Use(func(c *fiber.Ctx) error {
+		return a.Error(c, chat.Errorf(protocol.CodeNotFound, "no route %s %s", c.Method(), c.Path()))
+	})
+	s.app = app
+	return s, nil
+}
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	if s.gw.Draining() {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "draining"})
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "database unreachable"})
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+// App exposes the fiber app (for adding routes, e.g. the admin console).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Chat exposes the chat service.
+func (s *Server) Chat() *chat.Service { return s.chat }
+
+// Store exposes the store.
+func (s *Server) Store() *store.Store { return s.store }
+
+// Gateway exposes the gateway.
+func (s *Server) Gateway() *gateway.Gateway { return s.gw }
+
+// Listen binds the address (TLS when configured). It returns the bound
+// address, which matters when Addr has port 0.
+func (s *Server) Listen() (net.Addr, error) {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	if s.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			_ = ln.Close()
+			return nil, fmt.Errorf("load TLS key pair: %w", err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+			NextProtos: []string{"http/1.1"}})
+	}
+	s.ln = ln
+	return ln.Addr(), nil
+}
+
+// Serve runs until ctx ends, then drains: the listener closes, /readyz turns
+// 503, every session gets goodbye{shutdown} after its queue is flushed, the
+// committer finishes queued writes, and the database closes.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.ln == nil {
+		if _, err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.app.Listener(s.ln) }()
+	select {
+	case err := <-errc:
+		s.closeBackends()
+		return err
+	case <-ctx.Done():
+	}
+	return s.Shutdown()
+}
+
+// Shutdown drains and stops the server.
+func (s *Server) Shutdown() error {
+	s.log.Info("draining", "sessions", s.gw.Sessions())
+	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	defer cancel()
+	_ = s.ln.Close() // stop accepting
+	derr := s.gw.Drain(dctx)
+	if err := s.app.ShutdownWithTimeout(2 * time.Second); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, net.ErrClosed) {
+		s.log.Warn("http shutdown", "err", err)
+	}
+	s.closeBackends()
+	s.log.Info("stopped")
+	return derr
+}
+
+func (s *Server) closeBackends() {
+	s.committer.Close()
+	_ = s.store.Close()
+}

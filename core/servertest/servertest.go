@@ -1,0 +1,238 @@
+// Package servertest starts real Unhidra servers for tests: a real listener,
+// real database (SQLite in a temp dir, or a fresh Postgres database when
+// UNHIDRA_TEST_POSTGRES names a server), and real clients.
+package servertest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver for creating test databases
+
+	"github.com/unhidra/unhidra/core/server"
+	"github.com/unhidra/unhidra/sdk/client"
+	"github.com/unhidra/unhidra/sdk/protocol"
+)
+
+// PostgresEnv names the env var holding an admin DSN of a Postgres server
+// for tests, e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable.
+const PostgresEnv = "UNHIDRA_TEST_POSTGRES"
+
+// RequireEnv, when set to 1, turns every "skip: program missing" into a
+// failure. .ci/run sets it so that nothing skips in CI.
+const RequireEnv = "UNHIDRA_TEST_REQUIRE_ALL"
+
+// SkipOrFail skips the test with reason, or fails it when RequireEnv is set.
+func SkipOrFail(t testing.TB, reason string) {
+	t.Helper()
+	if os.Getenv(RequireEnv) == "1" {
+		t.Fatalf("required by %s=1 but unavailable: %s", RequireEnv, reason)
+	}
+	t.Skip(reason)
+}
+
+// Backend is a database to run a test against.
+type Backend struct {
+	Name string // "sqlite" or "postgres"
+	// DSN returns a database URL for a fresh, empty database ("" for SQLite).
+	DSN func(t testing.TB) string
+}
+
+// Backends returns SQLite and, when configured, Postgres. Run each with t.Run.
+func Backends() []Backend {
+	return []Backend{
+		{Name: "sqlite", DSN: func(testing.TB) string { return "" }},
+		{Name: "postgres", DSN: PostgresDSN},
+	}
+}
+
+// PostgresDSN creates a fresh database on the test Postgres server, drops it
+// when the test ends, and returns its URL. It skips (or fails, see
+// RequireEnv) when no server is configured.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	admin := os.Getenv(PostgresEnv)
+	if admin == "" {
+		SkipOrFail(t, "Postgres tests need "+PostgresEnv+" (e.g. postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable); .ci/run starts Debian's PostgreSQL and sets it")
+	}
+	db, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatalf("open %s: %v", PostgresEnv, err)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "unhidra_test_" + hex.EncodeToString(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		db.Close()
+		SkipOrFail(t, fmt.Sprintf("Postgres at %s is not usable: %v", PostgresEnv, err))
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_, _ = db.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		db.Close()
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("parse %s: %v", PostgresEnv, err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// Env is a running server.
+type Env struct {
+	Server *server.Server
+	Config server.Config
+	URL    string // http://127.0.0.1:port
+	WSURL  string // ws://127.0.0.1:port/v1/ws
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Options tweak the server a test starts.
+type Options struct {
+	DSN    string
+	Config func(*server.Config)
+	// Log receives the server log (default: discarded unless -v).
+	Log io.Writer
+}
+
+// Start runs a server until the test ends.
+func Start(t testing.TB, o Options) *Env {
+	t.Helper()
+	cfg := server.DefaultConfig()
+	cfg.Addr = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	cfg.DatabaseURL = o.DSN
+	cfg.SQLiteSync = "normal"
+	cfg.DrainTimeout = 5 * time.Second
+	if o.Config != nil {
+		o.Config(&cfg)
+	}
+	w := o.Log
+	if w == nil {
+		w = io.Discard
+		if testing.Verbose() {
+			w = os.Stderr
+		}
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatalf("start server: %v", err)
+	}
+	addr, err := srv.Listen()
+	if err != nil {
+		cancel()
+		t.Fatalf("listen: %v", err)
+	}
+	e := &Env{Server: srv, Config: cfg, URL: "http://" + addr.String(), WSURL: "ws://" + addr.String() + "/v1/ws", cancel: cancel, done: make(chan error, 1)}
+	go func() { e.done <- srv.Serve(ctx) }()
+	t.Cleanup(func() { e.Stop() })
+	return e
+}
+
+// Stop drains the server and waits for it to finish.
+func (e *Env) Stop() error {
+	if e.cancel == nil {
+		return nil
+	}
+	e.cancel()
+	e.cancel = nil
+	return <-e.done
+}
+
+// User is a registered, logged-in account.
+type User struct {
+	client.User
+	API   *client.API
+	Token string
+}
+
+// NewUser registers and logs in name (password "password-"+name).
+func (e *Env) NewUser(t testing.TB, name string) User {
+	t.Helper()
+	ctx := context.Background()
+	a := &client.API{Base: e.URL}
+	u, err := a.Register(ctx, name, "password-"+name, "")
+	if err != nil {
+		t.Fatalf("register %s: %v", name, err)
+	}
+	tok, err := a.Login(ctx, name, "password-"+name)
+	if err != nil {
+		t.Fatalf("login %s: %v", name, err)
+	}
+	return User{User: u, API: a, Token: tok.AccessToken}
+}
+
+// Dial opens a WebSocket session for u, closed when the test ends.
+func (e *Env) Dial(t testing.TB, u User) *client.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, e.WSURL, client.Options{Token: u.Token})
+	if err != nil {
+		t.Fatalf("dial as %s: %v", u.Username, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Next returns the next event of one of the given types from c, failing the
+// test after timeout.
+func Next(t testing.TB, c *client.Conn, timeout time.Duration, types ...string) (f protocol.Frame) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case ev, ok := <-c.Events():
+			if !ok {
+				t.Fatalf("connection closed while waiting for %v: %v", types, c.Err())
+			}
+			if len(types) == 0 {
+				return ev
+			}
+			for _, ty := range types {
+				if ev.Type == ty {
+					return ev
+				}
+			}
+		case <-deadline:
+			t.Fatalf("no %s event within %v", strings.Join(types, "/"), timeout)
+		}
+	}
+}
+
+// NextWhere returns the next event from c for which match is true.
+func NextWhere(t testing.TB, c *client.Conn, timeout time.Duration, what string, match func(protocol.Frame) bool) protocol.Frame {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case ev, ok := <-c.Events():
+			if !ok {
+				t.Fatalf("connection closed while waiting for %s: %v", what, c.Err())
+			}
+			if match(ev) {
+				return ev
+			}
+		case <-deadline:
+			t.Fatalf("no %s within %v", what, timeout)
+		}
+	}
+}

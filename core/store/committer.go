@@ -1,0 +1,393 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Op is one room mutation: a new message, an edit, a delete or a reaction.
+// Done is called exactly once, after the transaction holding the op has
+// committed (or failed), in the order the ops were committed. Done runs on the
+// committer's publish goroutine and must not block for long.
+type Op struct {
+	Kind   string // EventMessage, EventEdited, EventDeleted, EventReaction
+	RoomID string
+	Actor  string
+	// Privileged lets the actor edit or delete other people's messages.
+	Privileged bool
+
+	// For EventMessage.
+	MessageID string
+	Ref       string
+	Text      string
+	ThreadID  string
+	Meta      string
+
+	// For edits, deletes and reactions: the target message.
+	Target string
+	Emoji  string
+	On     bool
+
+	Done func(Result)
+}
+
+// Result of an Op. Exactly one of Err, Event or (Dup with Event) holds.
+type Result struct {
+	// Event is the committed event (for a duplicate send, the first one).
+	Event Event
+	// Dup is true when a send repeated a ref already stored; nothing new was written.
+	Dup bool
+	// NoChange is true for a reaction that was already in the asked state.
+	NoChange bool
+	Err      error
+}
+
+// OpError is a per-op failure that left the rest of the batch committed.
+type OpError struct {
+	Code string // a protocol error code
+	Msg  string
+}
+
+func (e *OpError) Error() string { return e.Msg }
+
+// ErrClosed is returned by Submit after Close.
+var ErrClosed = errors.New("store committer is closed")
+
+// CommitterOptions tunes group commit.
+type CommitterOptions struct {
+	// MaxBatch caps the ops in one transaction. Default 512.
+	MaxBatch int
+	// Queue is the submit queue length; Submit blocks when it is full. Default 4096.
+	Queue int
+	Logger *slog.Logger
+	// OnBatch observes each committed batch's size (for metrics). Optional.
+	OnBatch func(n int)
+}
+
+// Committer turns many concurrent mutations into few transactions (group
+// commit). One goroutine writes; a second publishes results in commit order,
+// so the next transaction overlaps with fan-out of the previous one.
+type Committer struct {
+	s       *Store
+	opts    CommitterOptions
+	in      chan *Op
+	out     chan []doneOp
+	mu      sync.RWMutex
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+type doneOp struct {
+	op  *Op
+	res Result
+}
+
+// NewCommitter starts the writer and publisher goroutines.
+func (s *Store) NewCommitter(o CommitterOptions) *Committer {
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 512
+	}
+	if o.Queue <= 0 {
+		o.Queue = 4096
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	c := &Committer{s: s, opts: o, in: make(chan *Op, o.Queue), out: make(chan []doneOp, 64)}
+	c.wg.Add(2)
+	go c.writeLoop()
+	go c.publishLoop()
+	return c
+}
+
+// Submit queues op. It blocks while the queue is full (back-pressure) or
+// until ctx ends.
+func (c *Committer) Submit(ctx context.Context, op *Op) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if c.closed {
+		return ErrClosed
+	}
+	select {
+	case c.in <- op:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close stops accepting ops, commits what is queued, runs every Done and
+// returns.
+func (c *Committer) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	close(c.in)
+	c.mu.Unlock()
+	c.wg.Wait()
+}
+
+func (c *Committer) writeLoop() {
+	defer c.wg.Done()
+	defer close(c.out)
+	batch := make([]*Op, 0, c.opts.MaxBatch)
+	for op := range c.in {
+		batch = append(batch[:0], op)
+	fill:
+		for len(batch) < c.opts.MaxBatch {
+			select {
+			case op, ok := <-c.in:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, op)
+			default:
+				break fill
+			}
+		}
+		c.out <- c.commit(batch)
+		if c.opts.OnBatch != nil {
+			c.opts.OnBatch(len(batch))
+		}
+	}
+}
+
+func (c *Committer) publishLoop() {
+	defer c.wg.Done()
+	for results := range c.out {
+		for _, d := range results {
+			if d.op.Done != nil {
+				d.op.Done(d.res)
+			}
+		}
+	}
+}
+
+// commit writes one batch in one transaction. Ops that fail validation get an
+// OpError and write nothing; a database error fails the whole batch.
+func (c *Committer) commit(batch []*Op) []doneOp {
+	results := make([]doneOp, len(batch))
+	for i, op := range batch {
+		results[i].op = op
+	}
+	err := c.s.DB.Transaction(func(tx *gorm.DB) error {
+		w := batchWriter{tx: tx, s: c.s, seqs: map[string]*roomSeq{}, refs: map[refKey]int{}}
+		for i, op := range batch {
+			res, err := w.apply(op, i, results)
+			if err != nil {
+				return err
+			}
+			results[i].res = res
+		}
+		for room, rs := range w.seqs {
+			if rs.next == rs.start {
+				continue
+			}
+			if err := tx.Model(&Room{}).Where("id = ?", room).Update("last_seq", rs.next).Error; err != nil {
+				return fmt.Errorf("advance seq of room %s: %w", room, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		c.opts.Logger.Error("group commit failed", "ops", len(batch), "err", err)
+		for i := range results {
+			results[i].res = Result{Err: fmt.Errorf("commit: %w", err)}
+		}
+	}
+	return results
+}
+
+type roomSeq struct{ start, next int64 }
+
+type refKey struct{ room, sender, ref string }
+
+type batchWriter struct {
+	tx   *gorm.DB
+	s    *Store
+	seqs map[string]*roomSeq
+	refs map[refKey]int // index of the op in this batch that first used the ref
+}
+
+func (w *batchWriter) nextSeq(room string) (int64, error) {
+	rs, ok := w.seqs[room]
+	if !ok {
+		var r Room
+		q := w.tx.Select("id", "last_seq")
+		if w.s.Dialect == Postgres {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		if err := q.Where("id = ?", room).Take(&r).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return 0, &OpError{Code: "not_found", Msg: "room not found"}
+			}
+			return 0, fmt.Errorf("read seq of room %s: %w", room, err)
+		}
+		rs = &roomSeq{start: r.LastSeq, next: r.LastSeq}
+		w.seqs[room] = rs
+	}
+	rs.next++
+	return rs.next, nil
+}
+
+// apply performs one op. A returned error aborts the batch; per-op failures
+// are reported in the Result.
+func (w *batchWriter) apply(op *Op, idx int, results []doneOp) (Result, error) {
+	res, err := w.applyOp(op, idx, results)
+	var oe *OpError
+	if errors.As(err, &oe) {
+		return Result{Err: oe}, nil
+	}
+	return res, err
+}
+
+func (w *batchWriter) applyOp(op *Op, idx int, results []doneOp) (Result, error) {
+	now := Now()
+	switch op.Kind {
+	case EventMessage:
+		if op.Ref != "" {
+			k := refKey{op.RoomID, op.Actor, op.Ref}
+			if first, ok := w.refs[k]; ok {
+				r := results[first].res
+				if r.Err == nil {
+					r.Dup = true
+				}
+				return r, nil
+			}
+			var m Message
+			err := w.tx.Where("room_id = ? AND sender_id = ? AND client_ref = ?", op.RoomID, op.Actor, op.Ref).Take(&m).Error
+			if err == nil {
+				return Result{Dup: true, Event: Event{RoomID: m.RoomID, Seq: m.Seq, Kind: EventMessage, MessageID: m.ID,
+					ActorID: m.SenderID, Text: m.Text, ThreadID: m.ThreadID, Meta: m.Meta, At: m.CreatedAt}}, nil
+			}
+			if !errors.Is(err, gorm.ErrRecordNotFound) {
+				return Result{}, err
+			}
+			w.refs[k] = idx
+		}
+		if op.ThreadID != "" {
+			var parent Message
+			err := w.tx.Select("id", "room_id", "thread_id").Where("id = ?", op.ThreadID).Take(&parent).Error
+			if errors.Is(err, gorm.ErrRecordNotFound) || (err == nil && parent.RoomID != op.RoomID) {
+				return Result{}, &OpError{Code: "not_found", Msg: "thread parent not found in this room"}
+			}
+			if err != nil {
+				return Result{}, err
+			}
+			if parent.ThreadID != "" { // replies to a reply join the root's thread
+				op.ThreadID = parent.ThreadID
+			}
+		}
+		seq, err := w.nextSeq(op.RoomID)
+		if err != nil {
+			return Result{}, err
+		}
+		var ref *string
+		if op.Ref != "" {
+			r := op.Ref
+			ref = &r
+		}
+		m := Message{ID: op.MessageID, RoomID: op.RoomID, Seq: seq, SenderID: op.Actor, ClientRef: ref,
+			ThreadID: op.ThreadID, Text: op.Text, Meta: op.Meta, CreatedAt: now}
+		if err := w.tx.Create(&m).Error; err != nil {
+			return Result{}, fmt.Errorf("insert message: %w", err)
+		}
+		ev := Event{RoomID: op.RoomID, Seq: seq, Kind: EventMessage, MessageID: m.ID, ActorID: op.Actor,
+			Text: op.Text, ThreadID: op.ThreadID, Meta: op.Meta, At: now}
+		return Result{Event: ev}, w.tx.Create(&ev).Error
+
+	case EventEdited, EventDeleted:
+		m, err := w.target(op)
+		if err != nil {
+			return Result{}, err
+		}
+		seq, err := w.nextSeq(op.RoomID)
+		if err != nil {
+			return Result{}, err
+		}
+		ev := Event{RoomID: op.RoomID, Seq: seq, Kind: op.Kind, MessageID: m.ID, ActorID: op.Actor, ThreadID: m.ThreadID, At: now}
+		if op.Kind == EventEdited {
+			if err := w.tx.Create(&MessageEdit{MessageID: m.ID, Seq: seq, EditorID: op.Actor, OldText: m.Text, At: now}).Error; err != nil {
+				return Result{}, err
+			}
+			if err := w.tx.Model(&Message{}).Where("pk = ?", m.PK).Updates(map[string]any{"text": op.Text, "edited_at": now}).Error; err != nil {
+				return Result{}, err
+			}
+			ev.Text = op.Text
+		} else {
+			// A tombstone: the row stays (threads and seq stay intact) but
+			// its text, history and log copies are scrubbed.
+			if err := w.tx.Model(&Message{}).Where("pk = ?", m.PK).Updates(map[string]any{"text": "", "meta": "", "deleted_at": now}).Error; err != nil {
+				return Result{}, err
+			}
+			if err := w.tx.Model(&MessageEdit{}).Where("message_id = ?", m.ID).Update("old_text", "").Error; err != nil {
+				return Result{}, err
+			}
+			if err := w.tx.Model(&Event{}).Where("message_id = ?", m.ID).Updates(map[string]any{"text": "", "meta": ""}).Error; err != nil {
+				return Result{}, err
+			}
+		}
+		return Result{Event: ev}, w.tx.Create(&ev).Error
+
+	case EventReaction:
+		m, err := w.target(op)
+		if err != nil {
+			return Result{}, err
+		}
+		var changed int64
+		if op.On {
+			r := w.tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Reaction{MessageID: m.ID, UserID: op.Actor, Emoji: op.Emoji, At: now})
+			if r.Error != nil {
+				return Result{}, r.Error
+			}
+			changed = r.RowsAffected
+		} else {
+			r := w.tx.Where("message_id = ? AND user_id = ? AND emoji = ?", m.ID, op.Actor, op.Emoji).Delete(&Reaction{})
+			if r.Error != nil {
+				return Result{}, r.Error
+			}
+			changed = r.RowsAffected
+		}
+		if changed == 0 {
+			return Result{NoChange: true, Event: Event{RoomID: op.RoomID, Kind: EventReaction, MessageID: m.ID,
+				ActorID: op.Actor, Emoji: op.Emoji, On: op.On, At: now}}, nil
+		}
+		seq, err := w.nextSeq(op.RoomID)
+		if err != nil {
+			return Result{}, err
+		}
+		ev := Event{RoomID: op.RoomID, Seq: seq, Kind: EventReaction, MessageID: m.ID, ActorID: op.Actor,
+			ThreadID: m.ThreadID, Emoji: op.Emoji, On: op.On, At: now}
+		return Result{Event: ev}, w.tx.Create(&ev).Error
+	}
+	return Result{}, &OpError{Code: "bad_request", Msg: "unknown op kind " + op.Kind}
+}
+
+// target loads the message an edit, delete or reaction refers to and checks
+// the actor may touch it.
+func (w *batchWriter) target(op *Op) (Message, error) {
+	var m Message
+	err := w.tx.Where("id = ? AND room_id = ?", op.Target, op.RoomID).Take(&m).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return m, &OpError{Code: "not_found", Msg: "message not found in this room"}
+	}
+	if err != nil {
+		return m, err
+	}
+	if m.DeletedAt != 0 {
+		return m, &OpError{Code: "not_found", Msg: "message was deleted"}
+	}
+	if (op.Kind == EventEdited || op.Kind == EventDeleted) && m.SenderID != op.Actor && !op.Privileged {
+		return m, &OpError{Code: "forbidden", Msg: "only the author may change this message"}
+	}
+	return m, nil
+}

@@ -1,0 +1,180 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/unhidra/unhidra/sdk/protocol"
+)
+
+// API is a small REST client for /v1. Base is the server's http(s) URL.
+type API struct {
+	Base  string
+	Token string
+	HTTP  *http.Client
+}
+
+// APIError is a non-2xx REST answer.
+type APIError struct {
+	Status int
+	protocol.ErrorBody
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("HTTP %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// Do sends a JSON request and decodes a JSON answer into out (if non-nil).
+func (a *API) Do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(a.Base, "/")+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if a.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.Token)
+	}
+	hc := a.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		e := &APIError{Status: resp.StatusCode}
+		_ = json.NewDecoder(resp.Body).Decode(&e.ErrorBody)
+		return e
+	}
+	if out != nil && resp.StatusCode != http.StatusNoContent {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
+
+// User is an account as the API shows it.
+type User struct {
+	ID       string `json:"id"`
+	Username string `json:"username"`
+	Email    string `json:"email,omitempty"`
+	Role     string `json:"role"`
+	Online   bool   `json:"online"`
+}
+
+// Tokens is a login or refresh answer.
+type Tokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	ExpiresIn    int64  `json:"expires_in"`
+	TokenType    string `json:"token_type"`
+}
+
+// Room is a room as the API shows it.
+type Room struct {
+	ID      string `json:"id"`
+	Space   string `json:"space"`
+	Name    string `json:"name"`
+	Kind    string `json:"kind"`
+	LastSeq int64  `json:"last_seq"`
+}
+
+// Register creates an account.
+func (a *API) Register(ctx context.Context, username, password, email string) (User, error) {
+	var out struct {
+		User User `json:"user"`
+	}
+	err := a.Do(ctx, http.MethodPost, "/v1/auth/register", map[string]string{"username": username, "password": password, "email": email}, &out)
+	return out.User, err
+}
+
+// Login returns tokens and, for convenience, sets a.Token.
+func (a *API) Login(ctx context.Context, username, password string) (Tokens, error) {
+	var t Tokens
+	err := a.Do(ctx, http.MethodPost, "/v1/auth/login", map[string]string{"username": username, "password": password}, &t)
+	if err == nil {
+		a.Token = t.AccessToken
+	}
+	return t, err
+}
+
+// Me returns the caller's account.
+func (a *API) Me(ctx context.Context) (User, error) {
+	var u User
+	return u, a.Do(ctx, http.MethodGet, "/v1/me", nil, &u)
+}
+
+// CreateRoom creates a room.
+func (a *API) CreateRoom(ctx context.Context, name, kind string, members ...string) (Room, error) {
+	var r Room
+	return r, a.Do(ctx, http.MethodPost, "/v1/rooms", map[string]any{"name": name, "kind": kind, "members": members}, &r)
+}
+
+// JoinRoom joins a public room.
+func (a *API) JoinRoom(ctx context.Context, room string) error {
+	return a.Do(ctx, http.MethodPost, "/v1/rooms/"+url.PathEscape(room)+"/join", nil, nil)
+}
+
+// AddMember adds a user (id or username) to a room.
+func (a *API) AddMember(ctx context.Context, room, user string) error {
+	return a.Do(ctx, http.MethodPost, "/v1/rooms/"+url.PathEscape(room)+"/members", map[string]string{"user": user}, nil)
+}
+
+// PostMessage posts through REST with the same durability as a WS send.
+func (a *API) PostMessage(ctx context.Context, room, text string) (protocol.Frame, error) {
+	var f protocol.Frame
+	return f, a.Do(ctx, http.MethodPost, "/v1/rooms/"+url.PathEscape(room)+"/messages", map[string]string{"text": text}, &f)
+}
+
+// History lists messages of a room by seq window (0 = unbounded).
+func (a *API) History(ctx context.Context, room string, after, before int64, limit int) ([]protocol.Message, error) {
+	q := url.Values{}
+	if after > 0 {
+		q.Set("after", strconv.FormatInt(after, 10))
+	}
+	if before > 0 {
+		q.Set("before", strconv.FormatInt(before, 10))
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out struct {
+		Messages []protocol.Message `json:"messages"`
+	}
+	return out.Messages, a.Do(ctx, http.MethodGet, "/v1/rooms/"+url.PathEscape(room)+"/messages?"+q.Encode(), nil, &out)
+}
+
+// Search finds messages in the caller's rooms.
+func (a *API) Search(ctx context.Context, q string) ([]protocol.Message, error) {
+	var out struct {
+		Messages []protocol.Message `json:"messages"`
+	}
+	return out.Messages, a.Do(ctx, http.MethodGet, "/v1/search?q="+url.QueryEscape(q), nil, &out)
+}
+
+// WSURL turns the API base into the WebSocket endpoint URL.
+func (a *API) WSURL() string {
+	b := strings.TrimRight(a.Base, "/")
+	if strings.HasPrefix(b, "https://") {
+		return "wss://" + strings.TrimPrefix(b, "https://") + "/v1/ws"
+	}
+	return "ws://" + strings.TrimPrefix(b, "http://") + "/v1/ws"
+}

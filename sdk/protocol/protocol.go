@@ -1,0 +1,138 @@
+// Package protocol holds the frame types of Unhidra protocol v1: JSON text
+// frames over WebSocket, one message per frame. The core, the Go client, bots
+// and the load generator share these types so that there is one definition of
+// the wire format. docs/protocol.md is the prose version of this file.
+package protocol
+
+import "encoding/json"
+
+// Subprotocol is the WebSocket subprotocol a server answers with.
+const Subprotocol = "unhidra.v1"
+
+// BearerPrefix prefixes an access token offered as a subprotocol by browsers,
+// which cannot set an Authorization header on a WebSocket handshake.
+const BearerPrefix = "bearer."
+
+// Client → server frame types.
+const (
+	TypeSend   = "send"
+	TypeEdit   = "edit"
+	TypeDelete = "delete"
+	TypeReact  = "react"
+	TypeJoin   = "join"
+	TypeLeave  = "leave"
+	TypeSync   = "sync"
+	TypeTyping = "typing"
+	TypeRead   = "read"
+	TypePing   = "ping"
+)
+
+// Server → client frame types.
+const (
+	TypeAck      = "ack"
+	TypeMessage  = "message"
+	TypeEdited   = "edited"
+	TypeDeleted  = "deleted"
+	TypeReaction = "reaction"
+	TypeReceipt  = "receipt"
+	TypePresence = "presence"
+	TypeSynced   = "synced"
+	TypeJoined   = "joined"
+	TypeLeft     = "left"
+	TypePong     = "pong"
+	TypeError    = "error"
+	TypeGoodbye  = "goodbye"
+)
+
+// Error codes: a closed list. Every error frame and every REST error body
+// carries exactly one of these.
+const (
+	CodeBadRequest   = "bad_request"
+	CodeUnauthorized = "unauthorized"
+	CodeForbidden    = "forbidden"
+	CodeNotFound     = "not_found"
+	CodeRateLimited  = "rate_limited"
+	CodeTooLarge     = "too_large"
+	CodeConflict     = "conflict"
+	CodeUnavailable  = "unavailable"
+	CodeInternal     = "internal"
+)
+
+// Codes lists every error code, in documentation order.
+var Codes = []string{CodeBadRequest, CodeUnauthorized, CodeForbidden, CodeNotFound,
+	CodeRateLimited, CodeTooLarge, CodeConflict, CodeUnavailable, CodeInternal}
+
+// Goodbye reasons.
+const (
+	ReasonShutdown     = "shutdown"
+	ReasonSlowConsumer = "slow_consumer"
+	ReasonRevoked      = "revoked"
+	ReasonIdle         = "idle_timeout"
+	ReasonPolicy       = "policy"
+)
+
+// ClientFrame is any frame a client sends. Which fields matter depends on
+// Type; see docs/protocol.md. Pointers distinguish "absent" from zero.
+type ClientFrame struct {
+	Type   string          `json:"type"`
+	Ref    string          `json:"ref,omitempty"`
+	Room   string          `json:"room,omitempty"`
+	ID     string          `json:"id,omitempty"`
+	Text   *string         `json:"text,omitempty"`
+	Thread string          `json:"thread,omitempty"`
+	Meta   json.RawMessage `json:"meta,omitempty"`
+	Emoji  string          `json:"emoji,omitempty"`
+	On     *bool           `json:"on,omitempty"`
+	After  *int64          `json:"after,omitempty"`
+	Limit  int             `json:"limit,omitempty"`
+	Seq    *int64          `json:"seq,omitempty"`
+}
+
+// Frame is any frame the server sends. One struct keeps encoding simple and
+// lets clients decode every frame with one Unmarshal.
+type Frame struct {
+	Type         string          `json:"type"`
+	Ref          string          `json:"ref,omitempty"`
+	Room         string          `json:"room,omitempty"`
+	ID           string          `json:"id,omitempty"`
+	Seq          int64           `json:"seq,omitempty"`
+	From         string          `json:"from,omitempty"`
+	User         string          `json:"user,omitempty"`
+	Text         *string         `json:"text,omitempty"`
+	Thread       string          `json:"thread,omitempty"`
+	Meta         json.RawMessage `json:"meta,omitempty"`
+	Emoji        string          `json:"emoji,omitempty"`
+	On           *bool           `json:"on,omitempty"`
+	TS           int64           `json:"ts,omitempty"`
+	Status       string          `json:"status,omitempty"`
+	Upto         int64           `json:"upto,omitempty"`
+	More         bool            `json:"more,omitempty"`
+	Code         string          `json:"code,omitempty"`
+	Message      string          `json:"message,omitempty"`
+	RetryAfterMs int64           `json:"retry_after_ms,omitempty"`
+	Reason       string          `json:"reason,omitempty"`
+	ReconnectMs  int64           `json:"reconnect_after_ms,omitempty"`
+	Duplicate    bool            `json:"duplicate,omitempty"`
+}
+
+// Message is a stored message as REST returns it.
+type Message struct {
+	ID        string          `json:"id"`
+	Room      string          `json:"room"`
+	Seq       int64           `json:"seq"`
+	From      string          `json:"from"`
+	Text      string          `json:"text"`
+	Thread    string          `json:"thread,omitempty"`
+	Meta      json.RawMessage `json:"meta,omitempty"`
+	TS        int64           `json:"ts"`
+	EditedTS  int64           `json:"edited_ts,omitempty"`
+	Deleted   bool            `json:"deleted,omitempty"`
+	Reactions map[string][]string `json:"reactions,omitempty"`
+}
+
+// ErrorBody is the JSON body of every REST error.
+type ErrorBody struct {
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	RetryAfterMs int64  `json:"retry_after_ms,omitempty"`
+}
