@@ -18,6 +18,7 @@ import (
 	"github.com/unhidra/unhidra/core/auth"
 	"github.com/unhidra/unhidra/core/chat"
 	"github.com/unhidra/unhidra/core/metrics"
+	"github.com/unhidra/unhidra/core/ratelimit"
 	"github.com/unhidra/unhidra/core/store"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
@@ -31,6 +32,18 @@ type Options struct {
 	Logger  *slog.Logger
 	// WriteTimeout bounds how long a POST waits for its commit (default 10s).
 	WriteTimeout time.Duration
+	// Limits are the per-address limits of the auth endpoints (nil: none).
+	Limits Limits
+}
+
+// Limits are per-client-address limiters for the auth endpoints; a nil
+// limiter allows everything.
+type Limits struct {
+	Login    *ratelimit.Limiter // POST /v1/auth/login
+	Register *ratelimit.Limiter // POST /v1/auth/register
+	// IP covers the other auth endpoints (refresh, logout, password); the
+	// gateway shares it for WebSocket handshakes.
+	IP *ratelimit.Limiter
 }
 
 // API holds the REST handlers.
@@ -53,10 +66,12 @@ const identityKey = "unhidra.identity"
 func (a *API) Register(r fiber.Router) {
 	r.Get("/.well-known/jwks.json", a.jwks)
 	v1 := r.Group("/v1")
-	v1.Post("/auth/register", a.register)
-	v1.Post("/auth/login", a.login)
-	v1.Post("/auth/refresh", a.refresh)
-	v1.Post("/auth/logout", a.logout)
+	lim := a.o.Limits
+	v1.Post("/auth/register", a.limit(lim.Register, "registration"), a.register)
+	v1.Post("/auth/login", a.limit(lim.Login, "login"), a.login)
+	v1.Post("/auth/refresh", a.limit(lim.IP, "auth"), a.refresh)
+	v1.Post("/auth/logout", a.limit(lim.IP, "auth"), a.logout)
+	v1.Post("/auth/password", a.limit(lim.IP, "auth"), a.requireAuth, a.changePassword)
 
 	p := v1.Group("", a.requireAuth)
 	p.Get("/me", a.me)
@@ -80,18 +95,44 @@ func (a *API) Register(r fiber.Router) {
 	p.Put("/rooms/:id/messages/:mid/reactions/:emoji", a.react(true))
 	p.Delete("/rooms/:id/messages/:mid/reactions/:emoji", a.react(false))
 	p.Get("/search", a.search)
+	p.Get("/sessions", a.listSessions)
+	p.Delete("/sessions/:id", a.revokeSession)
+	p.Get("/devices", a.listDevices)
+	p.Post("/devices", a.registerDevice)
+	p.Patch("/devices/:id", a.updateDevice)
+	p.Delete("/devices/:id", a.revokeDevice)
+
+	adm := v1.Group("/admin", a.requireAuth, a.requireSuperadmin)
+	adm.Post("/users", a.adminCreateUser)
+	adm.Post("/users/:id/deactivate", a.adminSetActive(false))
+	adm.Post("/users/:id/reactivate", a.adminSetActive(true))
+	adm.Get("/users/:id/sessions", a.adminListSessions)
+	adm.Post("/users/:id/revoke-sessions", a.adminRevokeUserSessions)
+	adm.Delete("/sessions/:id", a.adminRevokeSession)
+	adm.Post("/invites", a.adminCreateInvite)
+	adm.Get("/invites", a.adminListInvites)
+	adm.Delete("/invites/:id", a.adminRevokeInvite)
+	adm.Get("/keys", a.adminKeys)
+	adm.Post("/keys/rotate", a.adminRotateKeys)
 }
 
 // Error writes err as a JSON error body with the status for its code.
 func (a *API) Error(c *fiber.Ctx, err error) error {
-	var e *chat.Error
+	var (
+		e      *chat.Error
+		locked *auth.LockedError
+	)
 	switch {
+	case errors.As(err, &locked):
+		e = chat.RateLimited(locked.RetryAfter, "%s", locked.Error())
 	case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrInvalidToken):
 		e = &chat.Error{Code: protocol.CodeUnauthorized, Message: err.Error()}
 	case errors.Is(err, auth.ErrTaken):
 		e = &chat.Error{Code: protocol.CodeConflict, Message: err.Error()}
-	case errors.Is(err, auth.ErrRegistrationClosed):
+	case errors.Is(err, auth.ErrRegistrationClosed), errors.Is(err, auth.ErrInviteRequired), errors.Is(err, auth.ErrWrongPassword):
 		e = &chat.Error{Code: protocol.CodeForbidden, Message: err.Error()}
+	case errors.Is(err, auth.ErrNotFound):
+		e = &chat.Error{Code: protocol.CodeNotFound, Message: err.Error()}
 	default:
 		var ie *auth.InputError
 		var fe *fiber.Error
@@ -167,7 +208,7 @@ func (a *API) requireAuth(c *fiber.Ctx) error {
 	}
 	id, err := a.o.Auth.Authenticate(c.UserContext(), strings.TrimSpace(h[7:]))
 	if err != nil {
-		return a.Error(c, chat.Errorf(protocol.CodeUnauthorized, "invalid or expired token"))
+		return a.Error(c, chat.Errorf(protocol.CodeUnauthorized, "%v", err))
 	}
 	c.Locals(identityKey, id)
 	return c.Next()
@@ -188,12 +229,6 @@ func bind(c *fiber.Ctx, v any) error {
 	return nil
 }
 
-func (a *API) jwks(c *fiber.Ctx) error {
-	c.Set(fiber.HeaderContentType, "application/jwk-set+json")
-	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
-	return c.Send(a.o.Auth.JWKS())
-}
-
 // userView is the public shape of an account.
 type userView struct {
 	ID        string `json:"id"`
@@ -211,67 +246,6 @@ func (a *API) view(u store.User, self bool) userView {
 		v.Email = *u.Email
 	}
 	return v
-}
-
-func (a *API) register(c *fiber.Ctx) error {
-	var req struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-		Email    string `json:"email"`
-	}
-	if err := bind(c, &req); err != nil {
-		return a.Error(c, err)
-	}
-	u, err := a.o.Auth.Register(c.UserContext(), req.Username, req.Password, req.Email)
-	if err != nil {
-		return a.Error(c, err)
-	}
-	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"user": a.view(u, true)})
-}
-
-func (a *API) login(c *fiber.Ctx) error {
-	var req struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-		Device   string `json:"device"`
-	}
-	if err := bind(c, &req); err != nil {
-		return a.Error(c, err)
-	}
-	t, err := a.o.Auth.Login(c.UserContext(), req.Username, req.Password, req.Device)
-	if err != nil {
-		return a.Error(c, err)
-	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(t)
-}
-
-func (a *API) refresh(c *fiber.Ctx) error {
-	var req struct {
-		RefreshToken string `json:"refresh_token"`
-	}
-	if err := bind(c, &req); err != nil {
-		return a.Error(c, err)
-	}
-	t, err := a.o.Auth.Refresh(c.UserContext(), req.RefreshToken)
-	if err != nil {
-		return a.Error(c, err)
-	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(t)
-}
-
-func (a *API) logout(c *fiber.Ctx) error {
-	var req struct {
-		RefreshToken string `json:"refresh_token"`
-	}
-	if err := bind(c, &req); err != nil {
-		return a.Error(c, err)
-	}
-	if err := a.o.Auth.Logout(c.UserContext(), req.RefreshToken); err != nil {
-		return a.Error(c, err)
-	}
-	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (a *API) me(c *fiber.Ctx) error {

@@ -1,32 +1,23 @@
-// Package auth owns accounts and credentials: argon2id password hashes,
-// short-lived EdDSA access tokens (JWT with kid, published as JWKS) and
-// server-side refresh tokens that rotate on use.
+// Package auth owns the front door: accounts (registration policy, invites,
+// argon2id passwords, lockout), access tokens (EdDSA or RS256 JWTs with kid,
+// published as JWKS, keys rotated on a schedule), sessions (server-side
+// refresh tokens that rotate with reuse detection, each bound to a device)
+// and revocation (an in-memory set checked on every token, kept in step with
+// the database, with listeners that close live WebSockets).
 package auth
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
+	"log/slog"
 	"path/filepath"
-	"regexp"
-	"sort"
-	"strings"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/google/uuid"
-	"gorm.io/gorm"
 
 	"github.com/unhidra/unhidra/core/store"
 )
@@ -37,7 +28,8 @@ type Identity struct {
 	UserID    string
 	Username  string
 	Role      string // global role: superadmin or member
-	SessionID string // refresh-token family; empty for non-session principals
+	SessionID string // the session (refresh-token family) the token belongs to
+	DeviceID  string // the device that session is bound to
 }
 
 // Authenticator turns a bearer token into an Identity.
@@ -51,6 +43,9 @@ var (
 	ErrInvalidToken       = errors.New("invalid or expired token")
 	ErrTaken              = errors.New("username or email already taken")
 	ErrRegistrationClosed = errors.New("registration is closed")
+	ErrInviteRequired     = errors.New("registration needs a valid invite")
+	ErrWrongPassword      = errors.New("current password is wrong")
+	ErrNotFound           = errors.New("not found")
 )
 
 // InputError is a rejected registration or password field.
@@ -58,29 +53,82 @@ type InputError struct{ Msg string }
 
 func (e *InputError) Error() string { return e.Msg }
 
-// Options configures the Service.
+// LockedError is a login refused by lockout or throttling. It says when to
+// retry and nothing about whether the account exists.
+type LockedError struct{ RetryAfter time.Duration }
+
+func (e *LockedError) Error() string {
+	return "too many failed login attempts; retry in " + strconv.FormatInt(int64((e.RetryAfter+time.Second-1)/time.Second), 10) + "s"
+}
+
+// Registration policies.
+const (
+	RegistrationOpen   = "open"
+	RegistrationInvite = "invite"
+	RegistrationClosed = "closed"
+)
+
+// Options configures the Service. Zero values pick the documented defaults.
 type Options struct {
-	Store   *store.Store
-	DataDir string // keys live in DataDir/keys
+	Store *store.Store
+	// DataDir holds the keys in DataDir/keys unless KeysDir is set.
+	DataDir string
+	KeysDir string
+	// Alg is the signing algorithm of new keys: EdDSA (default) or RS256.
+	Alg string
 	// AccessTTL is the lifetime of access tokens (default 15m).
 	AccessTTL time.Duration
-	// RefreshTTL is the lifetime of refresh tokens (default 30 days).
+	// RefreshTTL is the lifetime of a session's refresh token (default 30 days).
 	RefreshTTL time.Duration
 	Argon2     Argon2Params
-	// Registration is "open" (default) or "closed".
+	// Registration is open (default), invite or closed.
 	Registration string
 	// Issuer is the JWT iss claim (default "unhidra").
 	Issuer string
+	// KeyRotation creates a new signing key when the newest is this old
+	// (0: only `unhidra keys rotate`).
+	KeyRotation time.Duration
+	// KeyPublishLead is how long a new key is published in the JWKS before it
+	// signs (default 10m: longer than the JWKS cache time of 5m).
+	KeyPublishLead time.Duration
+	// KeyCheckInterval is how often the key directory is re-read, so keys
+	// added by `unhidra keys rotate` are picked up (default 30s).
+	KeyCheckInterval time.Duration
+	// RevocationPoll is how often revocations made by other nodes are read
+	// from the database (default 2s).
+	RevocationPoll time.Duration
+	Lockout        LockoutOptions
+	Logger         *slog.Logger
+	// Now is the clock (tests).
+	Now func() time.Time
 }
 
-// Service implements accounts and tokens.
+// leeway is the clock skew tolerated on exp/nbf/iat.
+const leeway = 5 * time.Second
+
+// Revocation is a session that was revoked.
+type Revocation struct {
+	SessionID string
+	UserID    string
+}
+
+// Service implements accounts, sessions and tokens.
 type Service struct {
 	o      Options
-	mu     sync.RWMutex
-	keys   map[string]ed25519.PublicKey // kid → public key (verification set)
-	signer ed25519.PrivateKey
-	kid    string
+	ring   atomic.Pointer[keyRing]
+	keyMu  sync.Mutex // serializes key reloads and rotation
 	parser *jwt.Parser
+	lock   *lockout
+
+	revMu    sync.RWMutex
+	revoked  map[string]int64 // session id → unix ms after which no token of it can be valid
+	revSince int64            // newest revoked_at read from the database
+
+	lisMu     sync.Mutex
+	listeners []func([]Revocation)
+
+	seenMu sync.Mutex
+	seen   map[string]time.Time // device id → last last_seen_at write
 }
 
 // Tokens is the login/refresh response body.
@@ -89,10 +137,13 @@ type Tokens struct {
 	RefreshToken string `json:"refresh_token"`
 	ExpiresIn    int64  `json:"expires_in"`
 	TokenType    string `json:"token_type"`
+	SessionID    string `json:"session_id"`
+	DeviceID     string `json:"device_id"`
 }
 
-// New loads or creates the signing key and returns the service.
-func New(o Options) (*Service, error) {
+// New loads the signing keys (creating the first one), loads the revocation
+// set and returns the service. Call Run to keep both current.
+func New(ctx context.Context, o Options) (*Service, error) {
 	if o.Store == nil {
 		return nil, errors.New("auth: Store is required")
 	}
@@ -105,306 +156,174 @@ func New(o Options) (*Service, error) {
 	if o.Argon2 == (Argon2Params{}) {
 		o.Argon2 = DefaultArgon2
 	}
-	if o.Registration == "" {
-		o.Registration = "open"
+	if o.Argon2.Time == 0 || o.Argon2.Memory < 8*uint32(o.Argon2.Threads) || o.Argon2.Threads == 0 {
+		return nil, fmt.Errorf("auth: argon2 parameters %+v: time, memory (KiB, ≥ 8×threads) and threads must be positive", o.Argon2)
 	}
-	if o.Registration != "open" && o.Registration != "closed" {
-		return nil, fmt.Errorf("auth: registration %q: want open or closed", o.Registration)
+	switch o.Registration {
+	case "":
+		o.Registration = RegistrationOpen
+	case RegistrationOpen, RegistrationInvite, RegistrationClosed:
+	default:
+		return nil, fmt.Errorf("auth: registration %q: want open, invite or closed", o.Registration)
+	}
+	if o.Alg == "" {
+		o.Alg = AlgEdDSA
+	}
+	if _, err := methodFor(o.Alg); err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
 	}
 	if o.Issuer == "" {
 		o.Issuer = "unhidra"
 	}
-	s := &Service{o: o, keys: map[string]ed25519.PublicKey{}}
-	s.parser = jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
-		jwt.WithIssuer(o.Issuer), jwt.WithExpirationRequired(), jwt.WithLeeway(5*time.Second))
-	if err := s.loadKeys(); err != nil {
+	if o.KeysDir == "" {
+		o.KeysDir = filepath.Join(o.DataDir, "keys")
+	}
+	if o.KeyPublishLead < 0 {
+		return nil, fmt.Errorf("auth: key publish lead %v is negative", o.KeyPublishLead)
+	}
+	if o.KeyPublishLead == 0 {
+		o.KeyPublishLead = 10 * time.Minute
+	}
+	if o.KeyCheckInterval <= 0 {
+		o.KeyCheckInterval = 30 * time.Second
+	}
+	if o.RevocationPoll <= 0 {
+		o.RevocationPoll = 2 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Service{o: o, lock: newLockout(o.Lockout), revoked: map[string]int64{}, seen: map[string]time.Time{}}
+	// The keyfunc checks each token's alg against its key, so no
+	// WithValidMethods: that would hide "wrong alg" behind "bad signature".
+	s.parser = jwt.NewParser(jwt.WithIssuer(o.Issuer), jwt.WithExpirationRequired(), jwt.WithIssuedAt(),
+		jwt.WithLeeway(leeway), jwt.WithTimeFunc(o.Now))
+	if err := s.reloadKeys(true); err != nil {
 		return nil, err
+	}
+	if err := s.pollRevocations(ctx); err != nil {
+		return nil, fmt.Errorf("auth: load revoked sessions: %w", err)
 	}
 	return s, nil
 }
 
-func (s *Service) loadKeys() error {
-	dir := filepath.Join(s.o.DataDir, "keys")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("auth: create key dir: %w", err)
+// Run keeps keys and revocations current until ctx ends: it re-reads the key
+// directory (and rotates on schedule) every KeyCheckInterval and reads
+// revocations made by other nodes every RevocationPoll.
+func (s *Service) Run(ctx context.Context) {
+	kt := time.NewTicker(s.o.KeyCheckInterval)
+	defer kt.Stop()
+	rt := time.NewTicker(s.o.RevocationPoll)
+	defer rt.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-kt.C:
+			if err := s.MaintainKeys(); err != nil {
+				s.o.Logger.Error("signing keys", "err", err)
+			}
+		case <-rt.C:
+			if err := s.pollRevocations(ctx); err != nil && ctx.Err() == nil {
+				s.o.Logger.Warn("read revocations", "err", err)
+			}
+		}
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "ed25519-*.pem"))
-	sort.Strings(files)
-	type loaded struct {
-		kid string
-		key ed25519.PrivateKey
-		mod time.Time
+}
+
+// AccessTTL returns the access-token lifetime.
+func (s *Service) AccessTTL() time.Duration { return s.o.AccessTTL }
+
+// Registration returns the registration policy.
+func (s *Service) Registration() string { return s.o.Registration }
+
+// reloadKeys reads the key directory, makes sure a key of the configured
+// algorithm signs (creating one on first start), and deletes keys whose last
+// token has expired.
+func (s *Service) reloadKeys(startup bool) error {
+	s.keyMu.Lock()
+	defer s.keyMu.Unlock()
+	now := s.o.Now()
+	ks, err := loadKeys(s.o.KeysDir)
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
 	}
-	var all []loaded
-	for _, f := range files {
-		b, err := os.ReadFile(f)
+	ring, retire := buildRing(ks, s.o.Alg, now, s.o.AccessTTL+leeway)
+	if ring.signer == nil {
+		if !startup && s.ring.Load() != nil {
+			return fmt.Errorf("auth: no active %s key in %s", s.o.Alg, s.o.KeysDir)
+		}
+		m, err := GenerateKey(s.o.KeysDir, s.o.Alg, now, now)
 		if err != nil {
-			return fmt.Errorf("auth: read key %s: %w", f, err)
+			return fmt.Errorf("auth: %w", err)
 		}
-		blk, _ := pem.Decode(b)
-		if blk == nil {
-			return fmt.Errorf("auth: key %s: not PEM", f)
+		s.o.Logger.Info("created signing key", "kid", m.Kid, "alg", m.Alg, "dir", s.o.KeysDir)
+		if ks, err = loadKeys(s.o.KeysDir); err != nil {
+			return fmt.Errorf("auth: %w", err)
 		}
-		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-		if err != nil {
-			return fmt.Errorf("auth: key %s: %w", f, err)
-		}
-		ek, ok := k.(ed25519.PrivateKey)
-		if !ok {
-			return fmt.Errorf("auth: key %s: not an Ed25519 key", f)
-		}
-		st, _ := os.Stat(f)
-		kid := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(f), "ed25519-"), ".pem")
-		all = append(all, loaded{kid, ek, st.ModTime()})
+		ring, retire = buildRing(ks, s.o.Alg, now, s.o.AccessTTL+leeway)
 	}
-	if len(all) == 0 {
-		_, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return err
+	for _, k := range retire {
+		if err := removeKey(k.path); err != nil {
+			s.o.Logger.Warn("delete retired signing key", "kid", k.Kid, "err", err)
+			continue
 		}
-		kid := time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(priv.Public().(ed25519.PublicKey)[:4])
-		der, err := x509.MarshalPKCS8PrivateKey(priv)
-		if err != nil {
-			return err
-		}
-		p := filepath.Join(dir, "ed25519-"+kid+".pem")
-		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-			return fmt.Errorf("auth: write key: %w", err)
-		}
-		all = append(all, loaded{kid, priv, time.Now()})
+		s.o.Logger.Info("deleted retired signing key", "kid", k.Kid)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].kid < all[j].kid })
-	for _, l := range all {
-		s.keys[l.kid] = l.key.Public().(ed25519.PublicKey)
+	if old := s.ring.Load(); old != nil && old.signer.Kid != ring.signer.Kid {
+		s.o.Logger.Info("signing with new key", "kid", ring.signer.Kid, "previous", old.signer.Kid)
 	}
-	newest := all[len(all)-1]
-	s.signer, s.kid = newest.key, newest.kid
+	s.ring.Store(ring)
 	return nil
 }
 
-// JWKS returns the public verification keys as a JSON Web Key Set.
-func (s *Service) JWKS() []byte {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	type jwk struct {
-		Kty string `json:"kty"`
-		Crv string `json:"crv"`
-		X   string `json:"x"`
-		Kid string `json:"kid"`
-		Alg string `json:"alg"`
-		Use string `json:"use"`
+// MaintainKeys re-reads the key directory and, when KeyRotation is set and
+// the newest key is that old, rotates.
+func (s *Service) MaintainKeys() error {
+	if err := s.reloadKeys(false); err != nil {
+		return err
 	}
-	kids := make([]string, 0, len(s.keys))
-	for k := range s.keys {
-		kids = append(kids, k)
-	}
-	sort.Strings(kids)
-	set := struct {
-		Keys []jwk `json:"keys"`
-	}{}
-	for _, k := range kids {
-		set.Keys = append(set.Keys, jwk{"OKP", "Ed25519", base64.RawURLEncoding.EncodeToString(s.keys[k]), k, "EdDSA", "sig"})
-	}
-	b, _ := json.Marshal(set)
-	return b
-}
-
-var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{1,31}$`)
-
-// Register creates an account. The first account becomes superadmin.
-func (s *Service) Register(ctx context.Context, username, password, email string) (store.User, error) {
-	if s.o.Registration == "closed" {
-		return store.User{}, ErrRegistrationClosed
-	}
-	username = strings.ToLower(strings.TrimSpace(username))
-	if !usernameRE.MatchString(username) {
-		return store.User{}, &InputError{"username must be 2–32 characters: a-z, 0-9, '_', '.', '-', starting with a letter or digit"}
-	}
-	if err := checkPassword(password); err != nil {
-		return store.User{}, err
-	}
-	var em *string
-	if e := strings.ToLower(strings.TrimSpace(email)); e != "" {
-		if !strings.Contains(e, "@") || len(e) > 254 {
-			return store.User{}, &InputError{"email is not valid"}
-		}
-		em = &e
-	}
-	hash, err := HashPassword(password, s.o.Argon2)
-	if err != nil {
-		return store.User{}, err
-	}
-	u := store.User{ID: uuid.NewString(), Username: username, Email: em, PasswordHash: hash, Role: "member", CreatedAt: store.Now()}
-	if n, err := s.o.Store.CountUsers(ctx); err == nil && n == 0 {
-		u.Role = "superadmin"
-	}
-	if err := s.o.Store.CreateUser(ctx, &u); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return store.User{}, ErrTaken
-		}
-		return store.User{}, err
-	}
-	return u, nil
-}
-
-func checkPassword(pw string) error {
-	if utf8.RuneCountInString(pw) < 8 {
-		return &InputError{"password must have at least 8 characters"}
-	}
-	if len(pw) > 1024 {
-		return &InputError{"password is longer than 1024 bytes"}
-	}
-	return nil
-}
-
-// Login checks a password and opens a session.
-func (s *Service) Login(ctx context.Context, login, password, device string) (Tokens, error) {
-	u, err := s.o.Store.UserByLogin(ctx, strings.TrimSpace(login))
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			// Spend the same time as a real check so timing does not reveal
-			// whether the account exists.
-			_, _ = CheckPassword(dummyHash, password)
-			return Tokens{}, ErrInvalidCredentials
-		}
-		return Tokens{}, err
-	}
-	ok, err := CheckPassword(u.PasswordHash, password)
-	if err != nil || !ok || u.DeactivatedAt != 0 {
-		return Tokens{}, ErrInvalidCredentials
-	}
-	return s.issue(ctx, u, uuid.NewString(), device)
-}
-
-var dummyHash, _ = HashPassword("not-a-real-password", DefaultArgon2)
-
-func (s *Service) issue(ctx context.Context, u store.User, family, device string) (Tokens, error) {
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return Tokens{}, err
-	}
-	refresh := base64.RawURLEncoding.EncodeToString(raw)
-	now := time.Now()
-	rt := store.RefreshToken{ID: uuid.NewString(), Family: family, UserID: u.ID, Hash: hashToken(refresh),
-		Device: device, CreatedAt: now.UnixMilli(), ExpiresAt: now.Add(s.o.RefreshTTL).UnixMilli()}
-	if err := s.o.Store.DB.WithContext(ctx).Create(&rt).Error; err != nil {
-		return Tokens{}, fmt.Errorf("store refresh token: %w", err)
-	}
-	access, err := s.Sign(u, family, now)
-	if err != nil {
-		return Tokens{}, err
-	}
-	return Tokens{AccessToken: access, RefreshToken: refresh, ExpiresIn: int64(s.o.AccessTTL / time.Second), TokenType: "Bearer"}, nil
-}
-
-type claims struct {
-	jwt.RegisteredClaims
-	Username string `json:"preferred_username"`
-	Role     string `json:"role"`
-	SID      string `json:"sid,omitempty"`
-}
-
-// Sign issues an access token for u in session sid.
-func (s *Service) Sign(u store.User, sid string, now time.Time) (string, error) {
-	s.mu.RLock()
-	key, kid := s.signer, s.kid
-	s.mu.RUnlock()
-	c := claims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: s.o.Issuer, Subject: u.ID, ID: uuid.NewString(),
-			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-time.Second)),
-			ExpiresAt: jwt.NewNumericDate(now.Add(s.o.AccessTTL)),
-		},
-		Username: u.Username, Role: u.Role, SID: sid,
-	}
-	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
-	t.Header["kid"] = kid
-	return t.SignedString(key)
-}
-
-// Authenticate verifies an access token: signature by a known kid, EdDSA
-// only, issuer, expiry.
-func (s *Service) Authenticate(_ context.Context, token string) (Identity, error) {
-	var c claims
-	_, err := s.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
-		s.mu.RLock()
-		k, ok := s.keys[kid]
-		s.mu.RUnlock()
-		if !ok {
-			return nil, fmt.Errorf("unknown kid %q", kid)
-		}
-		return k, nil
-	})
-	if err != nil || c.Subject == "" {
-		return Identity{}, ErrInvalidToken
-	}
-	return Identity{UserID: c.Subject, Username: c.Username, Role: c.Role, SessionID: c.SID}, nil
-}
-
-func hashToken(t string) string {
-	h := sha256.Sum256([]byte(t))
-	return hex.EncodeToString(h[:])
-}
-
-// Refresh rotates a refresh token. Presenting a token that was already used
-// revokes its whole family (it was stolen or replayed).
-func (s *Service) Refresh(ctx context.Context, refresh string) (Tokens, error) {
-	var out Tokens
-	var reused bool
-	err := s.o.Store.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var rt store.RefreshToken
-		if err := tx.Where("hash = ?", hashToken(refresh)).Take(&rt).Error; err != nil {
-			return ErrInvalidToken
-		}
-		now := store.Now()
-		if rt.RevokedAt != 0 || rt.ExpiresAt < now {
-			return ErrInvalidToken
-		}
-		if rt.UsedAt != 0 {
-			reused = true
-			return tx.Model(&store.RefreshToken{}).Where("family = ? AND revoked_at = 0", rt.Family).Update("revoked_at", now).Error
-		}
-		r := tx.Model(&store.RefreshToken{}).Where("id = ? AND used_at = 0", rt.ID).Update("used_at", now)
-		if r.Error != nil {
-			return r.Error
-		}
-		if r.RowsAffected == 0 {
-			return ErrInvalidToken
-		}
-		var u store.User
-		if err := tx.Where("id = ?", rt.UserID).Take(&u).Error; err != nil || u.DeactivatedAt != 0 {
-			return ErrInvalidToken
-		}
-		raw := make([]byte, 32)
-		if _, err := rand.Read(raw); err != nil {
-			return err
-		}
-		next := base64.RawURLEncoding.EncodeToString(raw)
-		nrt := store.RefreshToken{ID: uuid.NewString(), Family: rt.Family, UserID: u.ID, Hash: hashToken(next),
-			Device: rt.Device, CreatedAt: now, ExpiresAt: now + s.o.RefreshTTL.Milliseconds()}
-		if err := tx.Create(&nrt).Error; err != nil {
-			return err
-		}
-		access, err := s.Sign(u, rt.Family, time.Now())
-		if err != nil {
-			return err
-		}
-		out = Tokens{AccessToken: access, RefreshToken: next, ExpiresIn: int64(s.o.AccessTTL / time.Second), TokenType: "Bearer"}
+	if s.o.KeyRotation <= 0 {
 		return nil
-	})
-	if reused {
-		return Tokens{}, ErrInvalidToken
 	}
-	return out, err
+	var newest time.Time
+	for _, k := range s.ring.Load().all {
+		if k.Alg == s.o.Alg && k.CreatedAt.After(newest) {
+			newest = k.CreatedAt
+		}
+	}
+	if s.o.Now().Sub(newest) < s.o.KeyRotation {
+		return nil
+	}
+	_, err := s.RotateKeys()
+	return err
 }
 
-// Logout revokes the session that refresh belongs to.
-func (s *Service) Logout(ctx context.Context, refresh string) error {
-	var rt store.RefreshToken
-	if err := s.o.Store.DB.WithContext(ctx).Where("hash = ?", hashToken(refresh)).Take(&rt).Error; err != nil {
-		return ErrInvalidToken
+// RotateKeys creates the next signing key: published at once, signing after
+// KeyPublishLead. The current key keeps verifying until its last token
+// expires.
+func (s *Service) RotateKeys() (KeyMeta, error) {
+	now := s.o.Now()
+	m, err := GenerateKey(s.o.KeysDir, s.o.Alg, now, now.Add(s.o.KeyPublishLead))
+	if err != nil {
+		return KeyMeta{}, fmt.Errorf("auth: %w", err)
 	}
-	return s.o.Store.DB.WithContext(ctx).Model(&store.RefreshToken{}).
-		Where("family = ? AND revoked_at = 0", rt.Family).Update("revoked_at", store.Now()).Error
+	s.o.Logger.Info("rotated signing key", "kid", m.Kid, "alg", m.Alg, "signs_from", m.ActivatesAt)
+	return m, s.reloadKeys(false)
+}
+
+// ReloadKeys re-reads the key directory now (instead of at the next check).
+func (s *Service) ReloadKeys() error { return s.reloadKeys(false) }
+
+// JWKS returns the public keys as a JSON Web Key Set: the next key (if one
+// is pending), the current one, and earlier ones whose tokens may be alive.
+func (s *Service) JWKS() []byte { return s.ring.Load().jwks }
+
+// SigningKey returns the kid and alg that sign now.
+func (s *Service) SigningKey() (kid, alg string) {
+	k := s.ring.Load().signer
+	return k.Kid, k.Alg
 }

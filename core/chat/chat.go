@@ -18,6 +18,7 @@ import (
 	"github.com/unhidra/unhidra/core/auth"
 	"github.com/unhidra/unhidra/core/hub"
 	"github.com/unhidra/unhidra/core/metrics"
+	"github.com/unhidra/unhidra/core/ratelimit"
 	"github.com/unhidra/unhidra/core/store"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
@@ -49,6 +50,9 @@ type Options struct {
 	MaxText int
 	// MaxMeta is the largest meta object in bytes (default 4 KiB).
 	MaxMeta int
+	// MessageLimit limits sends and mutations per user, over WebSocket and
+	// REST together (nil: none).
+	MessageLimit *ratelimit.Limiter
 }
 
 // Service implements room actions.
@@ -207,6 +211,10 @@ type SendRequest struct {
 // exactly once: with the ack after commit (before fan-out) or with an error.
 // Send itself returns quickly; it blocks only under back-pressure.
 func (s *Service) Send(ctx context.Context, id auth.Identity, req SendRequest, done func(Ack, error)) {
+	if err := s.allowMessage(id); err != nil {
+		done(Ack{}, err)
+		return
+	}
 	if err := s.checkText(req.Text); err != nil {
 		done(Ack{}, err)
 		return
@@ -300,6 +308,10 @@ type MutateRequest struct {
 
 // Mutate edits, deletes or reacts to a message; done runs once as for Send.
 func (s *Service) Mutate(ctx context.Context, id auth.Identity, req MutateRequest, done func(Ack, error)) {
+	if err := s.allowMessage(id); err != nil {
+		done(Ack{}, err)
+		return
+	}
 	if _, err := uuid.Parse(req.ID); err != nil {
 		done(Ack{}, Errorf(protocol.CodeNotFound, "message not found in this room"))
 		return
@@ -343,6 +355,14 @@ func (s *Service) Mutate(ctx context.Context, id auth.Identity, req MutateReques
 	if err := s.o.Committer.Submit(ctx, op); err != nil {
 		done(Ack{}, AsError(err))
 	}
+}
+
+// allowMessage applies the per-user message rate.
+func (s *Service) allowMessage(id auth.Identity) error {
+	if ok, wait := s.o.MessageLimit.Allow(id.UserID); !ok {
+		return RateLimited(wait, "you are sending faster than %s", s.o.MessageLimit.Rate())
+	}
+	return nil
 }
 
 // SendWait is Send for callers that want to block (REST).

@@ -3,6 +3,7 @@ package chat
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/unhidra/unhidra/core/store"
 	"github.com/unhidra/unhidra/sdk/protocol"
@@ -40,4 +41,13 @@ func AsError(err error) *Error {
 		return &Error{Code: protocol.CodeUnavailable, Message: "server is shutting down"}
 	}
 	return &Error{Code: protocol.CodeInternal, Message: "internal error"}
+}
+
+// RateLimited is a rate_limited error that says when to retry.
+func RateLimited(wait time.Duration, format string, args ...any) *Error {
+	ms := wait.Milliseconds()
+	if wait > time.Duration(ms)*time.Millisecond || ms == 0 {
+		ms++ // round up: retrying earlier would be refused again
+	}
+	return &Error{Code: protocol.CodeRateLimited, Message: fmt.Sprintf(format, args...), RetryAfterMs: ms}
 }

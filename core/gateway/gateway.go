@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,7 @@ import (
 	"github.com/unhidra/unhidra/core/auth"
 	"github.com/unhidra/unhidra/core/chat"
 	"github.com/unhidra/unhidra/core/metrics"
+	"github.com/unhidra/unhidra/core/ratelimit"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
 
@@ -48,6 +50,12 @@ type Options struct {
 	QueueBytes  int
 	// WriteTimeout bounds one socket write (default 10s).
 	WriteTimeout time.Duration
+	// HandshakeLimit limits handshakes per client address (nil: none).
+	HandshakeLimit *ratelimit.Limiter
+	// FrameRate limits client frames per connection (zero: none). A frame
+	// over the rate is answered with error{code: rate_limited,
+	// retry_after_ms} and not run.
+	FrameRate ratelimit.Rate
 }
 
 // Gateway accepts WebSocket sessions.
@@ -167,15 +175,26 @@ func (g *Gateway) Handler(c *fiber.Ctx) error {
 		g.o.Logger.Warn("websocket origin refused", "origin", c.Get(fiber.HeaderOrigin), "ip", c.IP())
 		return g.refuse(c, fiber.StatusForbidden, protocol.CodeForbidden, "forbidden_origin", "origin is not allowed")
 	}
+	ip := c.IP()
+	if ok, wait := g.o.HandshakeLimit.Allow(ip); !ok {
+		e := chat.RateLimited(wait, "too many connection attempts from this address (limit %s)", g.o.HandshakeLimit.Rate())
+		c.Set(fiber.HeaderRetryAfter, strconv.FormatInt((e.RetryAfterMs+999)/1000, 10))
+		if m := g.o.Metrics; m != nil {
+			m.Handshakes.WithLabelValues("rate_limited").Inc()
+		}
+		return c.Status(fiber.StatusTooManyRequests).JSON(protocol.ErrorBody{Code: e.Code, Message: e.Message, RetryAfterMs: e.RetryAfterMs})
+	}
 	tok := bearer(c)
 	if tok == "" {
 		return g.refuse(c, fiber.StatusUnauthorized, protocol.CodeUnauthorized, "unauthorized", "missing bearer token")
 	}
 	id, err := g.o.Auth.Authenticate(c.UserContext(), tok)
 	if err != nil {
-		return g.refuse(c, fiber.StatusUnauthorized, protocol.CodeUnauthorized, "unauthorized", "invalid or expired token")
+		return g.refuse(c, fiber.StatusUnauthorized, protocol.CodeUnauthorized, "unauthorized", err.Error())
 	}
-	ip := c.IP()
+	if sn, ok := g.o.Auth.(seener); ok {
+		sn.Seen(c.UserContext(), id)
+	}
 	err = g.up.Upgrade(c.Context(), func(conn *websocket.Conn) {
 		g.serve(conn, id, ip)
 	})
@@ -240,6 +259,26 @@ func (g *Gateway) Drain(ctx context.Context) error {
 		g.sessions.Range(func(_, v any) bool { v.(*session).kill(); return true })
 		return errors.New("drain: sessions still open at deadline; closed them")
 	}
+}
+
+// seener is implemented by authenticators that record device activity.
+type seener interface {
+	Seen(ctx context.Context, id auth.Identity)
+}
+
+// CloseSessions ends every WebSocket whose auth session (token sid) is in
+// sids with goodbye{reason}. It returns how many it closed.
+func (g *Gateway) CloseSessions(sids map[string]bool, reason string) int {
+	n := 0
+	g.sessions.Range(func(_, v any) bool {
+		s := v.(*session)
+		if sids[s.ident.SessionID] {
+			s.shutdown(reason, websocket.ClosePolicyViolation, 0)
+			n++
+		}
+		return true
+	})
+	return n
 }
 
 // CloseUser ends every session of user with goodbye{reason} (revocation,

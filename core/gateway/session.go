@@ -15,6 +15,7 @@ import (
 	"github.com/unhidra/unhidra/core/auth"
 	"github.com/unhidra/unhidra/core/chat"
 	"github.com/unhidra/unhidra/core/hub"
+	"github.com/unhidra/unhidra/core/ratelimit"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
 
@@ -41,6 +42,7 @@ type session struct {
 	writerDone chan struct{}
 
 	lastExtend time.Time
+	frames     ratelimit.Bucket // owned by the reader goroutine
 }
 
 func newSession(g *Gateway, conn *websocket.Conn, id auth.Identity, sid uint64) *session {
@@ -321,6 +323,10 @@ func (s *session) handle(ctx context.Context, data []byte) {
 		return
 	}
 	s.count(f.Type)
+	if ok, wait := s.frames.Take(s.g.o.FrameRate, time.Now()); !ok {
+		s.sendError(f.Ref, chat.RateLimited(wait, "more than %s frames on this connection", s.g.o.FrameRate))
+		return
+	}
 	if len(f.Ref) > 128 {
 		s.sendError("", chat.Errorf(protocol.CodeBadRequest, "ref is longer than 128 bytes"))
 		return

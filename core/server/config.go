@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/unhidra/unhidra/core/ratelimit"
 )
 
 // Config is everything `unhidra serve` takes. Every flag has an env twin
@@ -28,6 +30,33 @@ type Config struct {
 	Registration   string
 	LogLevel       string
 	LogFormat      string
+
+	// Tokens and keys (see docs/operations.md, "Accounts, tokens and limits").
+	JWTAlg         string // EdDSA or RS256
+	AccessTTL      time.Duration
+	RefreshTTL     time.Duration
+	KeysDir        string // default DataDir/keys
+	KeyRotation    time.Duration
+	KeyPublishLead time.Duration
+	Argon2Time     uint
+	Argon2Memory   uint // KiB
+	Argon2Threads  uint
+
+	// Lockout.
+	LockoutThreshold   int
+	LockoutIPThreshold int
+	LockoutWindow      time.Duration
+	LockoutBase        time.Duration
+	LockoutMax         time.Duration
+
+	// Rate limits. RateLimits "off" is a bench-only switch that disables all
+	// of them (logged loudly at start).
+	RateLimits       string
+	RateLogin        ratelimit.Rate
+	RateRegister     ratelimit.Rate
+	RateIP           ratelimit.Rate
+	RateUserMessages ratelimit.Rate
+	RateFrames       ratelimit.Rate
 }
 
 // DefaultConfig is what `go run ./core/cmd/unhidra` uses.
@@ -36,6 +65,17 @@ func DefaultConfig() Config {
 		Addr: "127.0.0.1:8080", DataDir: "./data", Plugins: "plugins.yaml", MaxFrame: 64 << 10,
 		PingInterval: 25 * time.Second, IdleTimeout: 60 * time.Second, DrainTimeout: 15 * time.Second,
 		SQLiteSync: "full", Registration: "open", LogLevel: "info", LogFormat: "text",
+
+		JWTAlg: "EdDSA", AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour,
+		KeyRotation: 30 * 24 * time.Hour, KeyPublishLead: 10 * time.Minute,
+		Argon2Time: 2, Argon2Memory: 19 * 1024, Argon2Threads: 1,
+
+		LockoutThreshold: 5, LockoutIPThreshold: 20, LockoutWindow: 15 * time.Minute,
+		LockoutBase: time.Minute, LockoutMax: time.Hour,
+
+		RateLimits: "on", RateLogin: ratelimit.Rate{N: 10, Per: time.Minute}, RateRegister: ratelimit.Rate{N: 5, Per: time.Hour},
+		RateIP: ratelimit.Rate{N: 60, Per: time.Minute}, RateUserMessages: ratelimit.Rate{N: 30, Per: time.Minute},
+		RateFrames: ratelimit.Rate{N: 50, Per: time.Second},
 	}
 }
 
@@ -61,7 +101,27 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close sessions silent for this long")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "how long SIGTERM waits for sessions to close")
 	fs.StringVar(&c.SQLiteSync, "sqlite-sync", c.SQLiteSync, "SQLite synchronous mode: full or normal")
-	fs.StringVar(&c.Registration, "registration", c.Registration, "account registration: open or closed")
+	fs.StringVar(&c.Registration, "registration", c.Registration, "account registration: open, invite (needs an invite token) or closed (admins create accounts)")
+	fs.StringVar(&c.JWTAlg, "jwt-alg", c.JWTAlg, "access-token signing algorithm for new keys: EdDSA or RS256")
+	fs.DurationVar(&c.AccessTTL, "access-ttl", c.AccessTTL, "access-token lifetime")
+	fs.DurationVar(&c.RefreshTTL, "refresh-ttl", c.RefreshTTL, "session (refresh-token) lifetime")
+	fs.StringVar(&c.KeysDir, "keys-dir", "", "signing-key directory (default <data>/keys)")
+	fs.DurationVar(&c.KeyRotation, "key-rotation", c.KeyRotation, "rotate the signing key when it is this old (0: only `unhidra keys rotate`)")
+	fs.DurationVar(&c.KeyPublishLead, "key-publish-lead", c.KeyPublishLead, "how long a new key is in the JWKS before it signs")
+	fs.UintVar(&c.Argon2Time, "argon2-time", c.Argon2Time, "argon2id passes for new password hashes")
+	fs.UintVar(&c.Argon2Memory, "argon2-memory", c.Argon2Memory, "argon2id memory in KiB for new password hashes")
+	fs.UintVar(&c.Argon2Threads, "argon2-threads", c.Argon2Threads, "argon2id lanes for new password hashes")
+	fs.IntVar(&c.LockoutThreshold, "lockout-threshold", c.LockoutThreshold, "failed logins per account within --lockout-window that lock it")
+	fs.IntVar(&c.LockoutIPThreshold, "lockout-ip-threshold", c.LockoutIPThreshold, "failed logins per client address within --lockout-window that throttle it")
+	fs.DurationVar(&c.LockoutWindow, "lockout-window", c.LockoutWindow, "window in which failed logins are counted")
+	fs.DurationVar(&c.LockoutBase, "lockout-base", c.LockoutBase, "first lockout; each further lockout doubles it")
+	fs.DurationVar(&c.LockoutMax, "lockout-max", c.LockoutMax, "longest lockout")
+	fs.StringVar(&c.RateLimits, "rate-limits", c.RateLimits, "on, or off to disable every rate limit (BENCHMARKS ONLY)")
+	fs.Var(&c.RateLogin, "rate-login", "logins per client address (N/s|min|h|d)")
+	fs.Var(&c.RateRegister, "rate-register", "registrations per client address")
+	fs.Var(&c.RateIP, "rate-ip", "WebSocket handshakes and other auth calls per client address")
+	fs.Var(&c.RateUserMessages, "rate-user-messages", "messages (sends, edits, deletes, reactions) per user")
+	fs.Var(&c.RateFrames, "rate-frames", "client frames per WebSocket connection")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	// Env twins: apply before parsing flags so flags override.
@@ -94,6 +154,12 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return c, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if c.RateLimits != "on" && c.RateLimits != "off" {
+		return c, fmt.Errorf("--rate-limits %q: want on or off", c.RateLimits)
+	}
+	if c.Argon2Threads > 255 || c.Argon2Memory > 4<<20 || c.Argon2Time > 100 {
+		return c, fmt.Errorf("argon2 parameters t=%d m=%d p=%d are out of range (t ≤ 100, m ≤ 4 GiB, p ≤ 255)", c.Argon2Time, c.Argon2Memory, c.Argon2Threads)
 	}
 	if c.MaxFrame < 1024 {
 		return c, fmt.Errorf("--max-frame %d: at least 1024", c.MaxFrame)

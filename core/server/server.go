@@ -23,6 +23,7 @@ import (
 	"github.com/unhidra/unhidra/core/gateway"
 	"github.com/unhidra/unhidra/core/hub"
 	"github.com/unhidra/unhidra/core/metrics"
+	"github.com/unhidra/unhidra/core/ratelimit"
 	"github.com/unhidra/unhidra/core/store"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
@@ -39,6 +40,30 @@ type Server struct {
 	app       *fiber.App
 	ln        net.Listener
 	metrics   *metrics.Metrics
+	stopAuth  context.CancelFunc
+	authDone  chan struct{}
+}
+
+type limits struct {
+	api      api.Limits
+	messages *ratelimit.Limiter
+	frames   ratelimit.Rate
+}
+
+// newLimits builds the limiters from the config; with --rate-limits=off
+// every one is nil (unlimited) and the log says so loudly.
+func newLimits(cfg Config, log *slog.Logger) limits {
+	if cfg.RateLimits == "off" {
+		log.Warn("RATE LIMITS ARE OFF (--rate-limits=off / UNHIDRA_RATE_LIMITS=off). This setting is for benchmarks only; " +
+			"never run a reachable server like this.")
+		return limits{}
+	}
+	return limits{
+		api: api.Limits{Login: ratelimit.New(cfg.RateLogin), Register: ratelimit.New(cfg.RateRegister),
+			IP: ratelimit.New(cfg.RateIP)},
+		messages: ratelimit.New(cfg.RateUserMessages),
+		frames:   cfg.RateFrames,
+	}
 }
 
 // New opens the database and builds the server; it does not listen yet.
@@ -55,18 +80,36 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	au, err := auth.New(auth.Options{Store: st, DataDir: cfg.DataDir, Registration: cfg.Registration})
+	au, err := auth.New(ctx, auth.Options{Store: st, DataDir: cfg.DataDir, KeysDir: cfg.KeysDir, Alg: cfg.JWTAlg,
+		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, Registration: cfg.Registration,
+		KeyRotation: cfg.KeyRotation, KeyPublishLead: cfg.KeyPublishLead, Logger: log,
+		Argon2: auth.Argon2Params{Time: uint32(cfg.Argon2Time), Memory: uint32(cfg.Argon2Memory), Threads: uint8(cfg.Argon2Threads)},
+		Lockout: auth.LockoutOptions{Threshold: cfg.LockoutThreshold, IPThreshold: cfg.LockoutIPThreshold,
+			Window: cfg.LockoutWindow, Base: cfg.LockoutBase, Max: cfg.LockoutMax}})
 	if err != nil {
 		com.Close()
 		_ = st.Close()
 		return nil, err
 	}
+	lim := newLimits(cfg, log)
 	h := hub.New()
-	ch := chat.New(chat.Options{Store: st, Committer: com, Hub: h, Metrics: m, Logger: log})
+	ch := chat.New(chat.Options{Store: st, Committer: com, Hub: h, Metrics: m, Logger: log, MessageLimit: lim.messages})
 	gw := gateway.New(gateway.Options{Chat: ch, Auth: au, Metrics: m, Logger: log, AllowedOrigins: cfg.AllowedOrigins,
-		MaxFrame: cfg.MaxFrame, PingInterval: cfg.PingInterval, IdleTimeout: cfg.IdleTimeout})
-	s := &Server{cfg: cfg, log: log, store: st, committer: com, auth: au, chat: ch, gw: gw, metrics: m}
-	a := api.New(api.Options{Chat: ch, Auth: au, Store: st, Metrics: m, Logger: log})
+		MaxFrame: cfg.MaxFrame, PingInterval: cfg.PingInterval, IdleTimeout: cfg.IdleTimeout,
+		HandshakeLimit: lim.api.IP, FrameRate: lim.frames})
+	// Revoked sessions (here or, via the database poll, on another node)
+	// lose their live WebSockets at once.
+	au.OnRevoke(func(rs []auth.Revocation) {
+		sids := make(map[string]bool, len(rs))
+		for _, r := range rs {
+			sids[r.SessionID] = true
+		}
+		gw.CloseSessions(sids, protocol.ReasonRevoked)
+	})
+	runCtx, runCancel := context.WithCancel(context.Background())
+	s := &Server{cfg: cfg, log: log, store: st, committer: com, auth: au, chat: ch, gw: gw, metrics: m, stopAuth: runCancel, authDone: make(chan struct{})}
+	go func() { defer close(s.authDone); au.Run(runCtx) }()
+	a := api.New(api.Options{Chat: ch, Auth: au, Store: st, Metrics: m, Logger: log, Limits: lim.api})
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		UnescapePath:          true,
@@ -107,6 +150,9 @@ func (s *Server) App() *fiber.App { return s.app }
 
 // Chat exposes the chat service.
 func (s *Server) Chat() *chat.Service { return s.chat }
+
+// Auth exposes the auth service (keys, sessions, revocation).
+func (s *Server) Auth() *auth.Service { return s.auth }
 
 // Store exposes the store.
 func (s *Server) Store() *store.Store { return s.store }
@@ -170,6 +216,8 @@ func (s *Server) Shutdown() error {
 }
 
 func (s *Server) closeBackends() {
+	s.stopAuth()
+	<-s.authDone
 	s.committer.Close()
 	_ = s.store.Close()
 }

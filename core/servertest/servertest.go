@@ -108,6 +108,12 @@ type Options struct {
 	Config func(*server.Config)
 	// Log receives the server log (default: discarded unless -v).
 	Log io.Writer
+	// LogLevel is the server's log level (nil: warn).
+	LogLevel slog.Leveler
+	// RateLimits turns the rate limits on. Tests start with them off (as
+	// with --rate-limits=off) because most tests register and send faster
+	// than the production defaults allow; tests of the limits turn them on.
+	RateLimits bool
 }
 
 // Start runs a server until the test ends.
@@ -119,6 +125,9 @@ func Start(t testing.TB, o Options) *Env {
 	cfg.DatabaseURL = o.DSN
 	cfg.SQLiteSync = "normal"
 	cfg.DrainTimeout = 5 * time.Second
+	if !o.RateLimits {
+		cfg.RateLimits = "off"
+	}
 	if o.Config != nil {
 		o.Config(&cfg)
 	}
@@ -129,7 +138,11 @@ func Start(t testing.TB, o Options) *Env {
 			w = os.Stderr
 		}
 	}
-	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	lvl := o.LogLevel
+	if lvl == nil {
+		lvl = slog.LevelWarn
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
 	ctx, cancel := context.WithCancel(context.Background())
 	srv, err := server.New(ctx, cfg, log)
 	if err != nil {

@@ -135,6 +135,52 @@ type RefreshToken struct {
 	RevokedAt int64  `gorm:"not null;default:0"`
 }
 
+// Session is one login: the refresh-token family, bound to one device.
+// Access tokens carry its ID as the sid claim; revoking a session makes those
+// tokens fail verification and closes the session's live WebSockets.
+type Session struct {
+	ID         string `gorm:"primaryKey;size:36"`
+	UserID     string `gorm:"size:36;not null;index"`
+	DeviceID   string `gorm:"size:36;not null;index"`
+	IP         string `gorm:"size:64;not null;default:''"`
+	UserAgent  string `gorm:"size:256;not null;default:''"`
+	CreatedAt  int64  `gorm:"not null"`
+	LastSeenAt int64  `gorm:"not null;default:0"`
+	ExpiresAt  int64  `gorm:"not null"`
+	RevokedAt  int64  `gorm:"not null;default:0;index"`
+	// RevokeReason is logout, password_changed, admin, device_revoked,
+	// deactivated or refresh_reuse.
+	RevokeReason string `gorm:"size:32;not null;default:''"`
+}
+
+// Device is a client installation of a user (phone app, browser, bot host).
+// PublicKey is the slot for the device's E2EE identity key (set later by the
+// E2EE plugin or the client; opaque to the core).
+type Device struct {
+	ID         string `gorm:"primaryKey;size:36"`
+	UserID     string `gorm:"size:36;not null;index"`
+	Name       string `gorm:"size:128;not null"`
+	Platform   string `gorm:"size:64;not null;default:''"`
+	PublicKey  string `gorm:"size:4096;not null;default:''"`
+	CreatedAt  int64  `gorm:"not null"`
+	LastSeenAt int64  `gorm:"not null;default:0"`
+	RevokedAt  int64  `gorm:"not null;default:0"`
+}
+
+// Invite lets someone register while registration is "invite". The token is
+// stored hashed; Uses counts registrations made with it.
+type Invite struct {
+	ID        string `gorm:"primaryKey;size:36"`
+	Hash      string `gorm:"size:64;not null;uniqueIndex"`
+	CreatedBy string `gorm:"size:36;not null;default:''"`
+	Note      string `gorm:"size:256;not null;default:''"`
+	MaxUses   int    `gorm:"not null;default:1"`
+	Uses      int    `gorm:"not null;default:0"`
+	CreatedAt int64  `gorm:"not null"`
+	ExpiresAt int64  `gorm:"not null"`
+	RevokedAt int64  `gorm:"not null;default:0"`
+}
+
 // Migration records which schema steps have run.
 type Migration struct {
 	ID      string `gorm:"primaryKey;size:64"`

@@ -182,6 +182,9 @@ var migrations = []migration{
 		}
 		return tx.Where(Space{ID: DefaultSpace}).FirstOrCreate(&Space{ID: DefaultSpace, OrgID: DefaultOrg, Name: "General", CreatedAt: now}).Error
 	}},
+	{"0004_sessions_devices_invites", func(tx *gorm.DB, _ string) error {
+		return tx.AutoMigrate(&Session{}, &Device{}, &Invite{})
+	}},
 }
 
 // The org and space every installation starts with.

@@ -81,6 +81,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "Unhidra %s serving on %s://%s  (WebSocket: %s://%s/v1/ws, data: %s)\n",
 		version, scheme, addr, ws, addr, where(cfg))
+	if cfg.RateLimits == "off" {
+		fmt.Fprintln(stdout, "WARNING: rate limits are OFF (--rate-limits=off). Bench-only setting; never expose this server.")
+	}
 	if err := srv.Serve(ctx); err != nil {
 		log.Error("stopped with error", "err", err)
 		return 1

@@ -1,0 +1,130 @@
+package api
+
+import (
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/chat"
+	"github.com/unhidra/unhidra/sdk/protocol"
+)
+
+// requireSuperadmin admits only callers whose account (read now, not from
+// the token) is an active superadmin. It is the one place admin access is
+// decided until the authorization layer (Casbin) replaces it.
+func (a *API) requireSuperadmin(c *fiber.Ctx) error {
+	u, err := a.o.Store.UserByID(c.UserContext(), identity(c).UserID)
+	if err != nil || u.Role != "superadmin" || u.DeactivatedAt != 0 {
+		return a.Error(c, chat.Errorf(protocol.CodeForbidden, "this needs the superadmin role"))
+	}
+	return c.Next()
+}
+
+func (a *API) adminCreateUser(c *fiber.Ctx) error {
+	var req struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+		Email    string `json:"email"`
+		Role     string `json:"role"`
+	}
+	if err := bind(c, &req); err != nil {
+		return a.Error(c, err)
+	}
+	u, err := a.o.Auth.CreateUser(c.UserContext(), auth.RegisterRequest{Username: req.Username, Password: req.Password, Email: req.Email}, req.Role)
+	if err != nil {
+		return a.Error(c, err)
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"user": a.view(u, true)})
+}
+
+func (a *API) adminSetActive(active bool) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if !active && c.Params("id") == identity(c).UserID {
+			return a.Error(c, chat.Errorf(protocol.CodeBadRequest, "you cannot deactivate your own account"))
+		}
+		u, err := a.o.Auth.SetActive(c.UserContext(), c.Params("id"), active)
+		if err != nil {
+			return a.Error(c, err)
+		}
+		return c.JSON(fiber.Map{"user": a.view(u, true)})
+	}
+}
+
+func (a *API) adminListSessions(c *fiber.Ctx) error {
+	ss, err := a.o.Auth.ListSessions(c.UserContext(), c.Params("id"), c.QueryBool("all"))
+	if err != nil {
+		return a.Error(c, err)
+	}
+	return c.JSON(fiber.Map{"sessions": ss})
+}
+
+func (a *API) adminRevokeUserSessions(c *fiber.Ctx) error {
+	if _, err := a.o.Store.UserByID(c.UserContext(), c.Params("id")); err != nil {
+		return a.Error(c, err)
+	}
+	n, err := a.o.Auth.RevokeUserSessions(c.UserContext(), c.Params("id"), "", auth.RevokeAdmin)
+	if err != nil {
+		return a.Error(c, err)
+	}
+	return c.JSON(fiber.Map{"revoked_sessions": n})
+}
+
+func (a *API) adminRevokeSession(c *fiber.Ctx) error {
+	if err := a.o.Auth.RevokeSession(c.UserContext(), "", c.Params("id"), auth.RevokeAdmin); err != nil {
+		return a.Error(c, err)
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (a *API) adminCreateInvite(c *fiber.Ctx) error {
+	var req struct {
+		MaxUses   int    `json:"max_uses"`
+		ExpiresIn int64  `json:"expires_in"` // seconds
+		Note      string `json:"note"`
+	}
+	if len(c.Body()) > 0 {
+		if err := bind(c, &req); err != nil {
+			return a.Error(c, err)
+		}
+	}
+	if req.ExpiresIn < 0 {
+		return a.Error(c, chat.Errorf(protocol.CodeBadRequest, "expires_in %d: must be positive seconds", req.ExpiresIn))
+	}
+	inv, err := a.o.Auth.CreateInvite(c.UserContext(), identity(c).UserID, auth.InviteRequest{MaxUses: req.MaxUses,
+		TTL: time.Duration(req.ExpiresIn) * time.Second, Note: req.Note})
+	if err != nil {
+		return a.Error(c, err)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Status(fiber.StatusCreated).JSON(inv)
+}
+
+func (a *API) adminListInvites(c *fiber.Ctx) error {
+	is, err := a.o.Auth.ListInvites(c.UserContext())
+	if err != nil {
+		return a.Error(c, err)
+	}
+	return c.JSON(fiber.Map{"invites": is})
+}
+
+func (a *API) adminRevokeInvite(c *fiber.Ctx) error {
+	if err := a.o.Auth.RevokeInvite(c.UserContext(), c.Params("id")); err != nil {
+		return a.Error(c, err)
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+func (a *API) adminKeys(c *fiber.Ctx) error {
+	kid, alg := a.o.Auth.SigningKey()
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.JSON(fiber.Map{"signing_kid": kid, "alg": alg, "jwks": jsonRaw(a.o.Auth.JWKS())})
+}
+
+func (a *API) adminRotateKeys(c *fiber.Ctx) error {
+	m, err := a.o.Auth.RotateKeys()
+	if err != nil {
+		return a.Error(c, err)
+	}
+	return c.Status(fiber.StatusCreated).JSON(m)
+}
