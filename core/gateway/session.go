@@ -30,15 +30,15 @@ type session struct {
 	ident auth.Identity
 	id    uint64
 
-	mu       sync.Mutex
-	queue    [][]byte
-	spare    [][]byte
-	bytes    int
-	closing  bool     // no more frames accepted; final frames queued
-	final    [][]byte // goodbye + close frame, written after the queue
-	dead     bool     // writer must stop without writing
-	rooms    map[string]struct{}
-	notify   chan struct{}
+	mu         sync.Mutex
+	queue      [][]byte
+	spare      [][]byte
+	bytes      int
+	closing    bool     // no more frames accepted; final frames queued
+	final      [][]byte // goodbye + close frame, written after the queue
+	dead       bool     // writer must stop without writing
+	rooms      map[string]struct{}
+	notify     chan struct{}
 	writerDone chan struct{}
 
 	lastExtend time.Time

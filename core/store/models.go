@@ -183,6 +183,6 @@ type Invite struct {
 
 // Migration records which schema steps have run.
 type Migration struct {
-	ID      string `gorm:"primaryKey;size:64"`
-	AppliedAt int64 `gorm:"not null"`
+	ID        string `gorm:"primaryKey;size:64"`
+	AppliedAt int64  `gorm:"not null"`
 }

@@ -24,6 +24,8 @@ type API struct {
 // APIError is a non-2xx REST answer.
 type APIError struct {
 	Status int
+	// RetryAfter is the Retry-After header (seconds) of a 429 or 503.
+	RetryAfter string
 	protocol.ErrorBody
 }
 
@@ -61,7 +63,7 @@ func (a *API) Do(ctx context.Context, method, path string, in, out any) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		e := &APIError{Status: resp.StatusCode}
+		e := &APIError{Status: resp.StatusCode, RetryAfter: resp.Header.Get("Retry-After")}
 		_ = json.NewDecoder(resp.Body).Decode(&e.ErrorBody)
 		return e
 	}
@@ -86,6 +88,52 @@ type Tokens struct {
 	RefreshToken string `json:"refresh_token"`
 	ExpiresIn    int64  `json:"expires_in"`
 	TokenType    string `json:"token_type"`
+	SessionID    string `json:"session_id"`
+	DeviceID     string `json:"device_id"`
+}
+
+// Device names the device a login binds its session to: ID of a device
+// registered before, or Name/Platform for a new one.
+type Device struct {
+	ID        string `json:"id,omitempty"`
+	Name      string `json:"name,omitempty"`
+	Platform  string `json:"platform,omitempty"`
+	PublicKey string `json:"public_key,omitempty"`
+}
+
+// LoginDevice logs in on a device and sets a.Token.
+func (a *API) LoginDevice(ctx context.Context, username, password string, d Device) (Tokens, error) {
+	var t Tokens
+	err := a.Do(ctx, http.MethodPost, "/v1/auth/login", map[string]any{"username": username, "password": password, "device": d}, &t)
+	if err == nil {
+		a.Token = t.AccessToken
+	}
+	return t, err
+}
+
+// Refresh rotates a refresh token and sets a.Token to the new access token.
+func (a *API) Refresh(ctx context.Context, refresh string) (Tokens, error) {
+	var t Tokens
+	err := a.Do(ctx, http.MethodPost, "/v1/auth/refresh", map[string]string{"refresh_token": refresh}, &t)
+	if err == nil {
+		a.Token = t.AccessToken
+	}
+	return t, err
+}
+
+// Logout ends the session of refresh.
+func (a *API) Logout(ctx context.Context, refresh string) error {
+	return a.Do(ctx, http.MethodPost, "/v1/auth/logout", map[string]string{"refresh_token": refresh}, nil)
+}
+
+// ChangePassword sets a new password; every other session of the account
+// ends. It returns how many sessions were revoked.
+func (a *API) ChangePassword(ctx context.Context, current, next string) (int, error) {
+	var out struct {
+		Revoked int `json:"revoked_sessions"`
+	}
+	err := a.Do(ctx, http.MethodPost, "/v1/auth/password", map[string]string{"current_password": current, "new_password": next}, &out)
+	return out.Revoked, err
 }
 
 // Room is a room as the API shows it.

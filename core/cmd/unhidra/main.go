@@ -1,6 +1,8 @@
 // Command unhidra is the one Unhidra binary.
 //
 //	unhidra [serve] [--addr 127.0.0.1:8080] [--data ./data] [--db postgres://…] [--plugins plugins.yaml]
+//	unhidra keys rotate|list [--data ./data] [--keys-dir DIR] [--alg EdDSA|RS256] [--publish-lead 10m]
+//	unhidra invite [--data ./data] [--db postgres://…] [--uses 1] [--expires 168h] [--note text]
 //	unhidra version
 package main
 
@@ -33,6 +35,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		return serve(args, stdout, stderr)
+	case "keys":
+		return keysCmd(args, stdout, stderr)
+	case "invite":
+		return inviteCmd(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "unhidra", version)
 		return 0
@@ -49,6 +55,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 func usage(w io.Writer) {
 	fmt.Fprint(w, `Usage:
   unhidra [serve] [flags]   run the server (the default command); see unhidra serve -h
+  unhidra keys rotate       publish the next signing key (signs after --publish-lead)
+  unhidra keys list         list signing keys and their activation times
+  unhidra invite            create a registration invite (for --registration=invite)
   unhidra version           print the version
 `)
 }
