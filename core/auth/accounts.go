@@ -175,7 +175,13 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Tokens, error) {
 		if di := s.lock.fail(ipKey, s.lock.o.IPThreshold, now); di > d {
 			d = di
 		}
-		s.o.Logger.Info("login failed", "login", login, "ip", req.IP, "locked_for", d)
+		// The typed login is logged only when it names an account: people
+		// type passwords into the username field.
+		who := "unknown account"
+		if u.ID != "" {
+			who = u.ID
+		}
+		s.o.Logger.Info("login failed", "user", who, "ip", req.IP, "locked_for", d)
 		if d > 0 {
 			return Tokens{}, &LockedError{RetryAfter: d}
 		}

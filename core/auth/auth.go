@@ -129,6 +129,8 @@ type Service struct {
 
 	seenMu sync.Mutex
 	seen   map[string]time.Time // device id → last last_seen_at write
+
+	lastKidReload atomic.Int64 // unix ns of the last reload an unknown kid caused
 }
 
 // Tokens is the login/refresh response body.

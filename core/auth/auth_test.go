@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -30,7 +31,7 @@ func (c *clock) Add(d time.Duration) {
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func newService(t *testing.T, o Options) (*Service, *clock) {
+func newService(t testing.TB, o Options) (*Service, *clock) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -216,5 +217,64 @@ func TestLockoutBackoff(t *testing.T) {
 	l.fail("a", 3, now)
 	if d := l.fail("a", 3, now); d != time.Second {
 		t.Fatalf("after a success the backoff restarts at Base; got %v", d)
+	}
+}
+
+// TestUnknownKidReloads: a token signed by a key that appeared in the key
+// directory after the last check (another node, or a rotation with no lead)
+// verifies at once, and made-up kids reload at most every 5 s.
+func TestUnknownKidReloads(t *testing.T) {
+	a, clk := newService(t, Options{})
+	// A second service on the same key dir stands in for another node.
+	b, err := New(context.Background(), Options{Store: a.o.Store, KeysDir: a.o.KeysDir, Now: clk.Now, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(time.Second)
+	m, err := GenerateKey(a.o.KeysDir, AlgEdDSA, clk.Now(), clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.ReloadKeys()
+	if k, _ := b.SigningKey(); k != m.Kid {
+		t.Fatalf("b signs with %s", k)
+	}
+	tok, _ := b.Sign(store.User{ID: "u", Username: "u"}, "s", "d")
+	clk.Add(6 * time.Second) // a's last kid-triggered reload is long ago
+	if _, err := a.Authenticate(context.Background(), tok); err != nil {
+		t.Fatalf("token from a key added after a's last check: %v", err)
+	}
+	// Within 5 s another unknown kid does not reload.
+	clk.Add(time.Second)
+	m2, _ := GenerateKey(a.o.KeysDir, AlgEdDSA, clk.Now(), clk.Now())
+	b.ReloadKeys()
+	tok2, _ := b.Sign(store.User{ID: "u", Username: "u"}, "s", "d")
+	var te *TokenError
+	if _, err := a.Authenticate(context.Background(), tok2); !errors.As(err, &te) || te.Reason != ReasonUnknownKid {
+		t.Fatalf("second unknown kid within 5 s (%s): %v", m2.Kid, err)
+	}
+}
+
+// BenchmarkAuthenticate is the per-handshake and per-REST-call cost:
+// signature check plus the revocation-set lookup.
+func BenchmarkAuthenticate(b *testing.B) {
+	for _, alg := range []string{AlgEdDSA, AlgRS256} {
+		b.Run(alg, func(b *testing.B) {
+			s, _ := newService(b, Options{Alg: alg})
+			// a few thousand revoked sessions in the set
+			var rows []store.Session
+			for i := 0; i < 5000; i++ {
+				rows = append(rows, store.Session{ID: "revoked-" + string(rune('a'+i%26)) + time.Duration(i).String(), RevokedAt: s.o.Now().UnixMilli()})
+			}
+			s.markRevoked(rows)
+			tok, _ := s.Sign(store.User{ID: "u", Username: "u"}, "live", "d")
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := s.Authenticate(context.Background(), tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -56,14 +56,15 @@ type strikeState struct {
 // counts on its own, which multiplies the allowance by the node count but
 // keeps a database write off every failed login.
 type lockout struct {
-	o  LockoutOptions
-	mu sync.Mutex
-	m  map[string]*strikeState
+	o         LockoutOptions
+	mu        sync.Mutex
+	m         map[string]*strikeState
+	nextSweep int
 }
 
 func newLockout(o LockoutOptions) *lockout {
 	o.defaults()
-	return &lockout{o: o, m: map[string]*strikeState{}}
+	return &lockout{o: o, m: map[string]*strikeState{}, nextSweep: 10000}
 }
 
 // check reports how long key stays locked (0: not locked).
@@ -89,7 +90,7 @@ func (l *lockout) fail(key string, threshold int, now time.Time) time.Duration {
 	defer l.mu.Unlock()
 	st := l.m[key]
 	if st == nil {
-		if len(l.m) > 100000 {
+		if len(l.m) >= l.nextSweep {
 			l.sweep(now)
 		}
 		st = &strikeState{}
@@ -130,4 +131,7 @@ func (l *lockout) sweep(now time.Time) {
 			delete(l.m, k)
 		}
 	}
+	// Sweep again only after the map doubles, so a flood of fresh keys
+	// costs amortized O(1) per failure.
+	l.nextSweep = max(10000, 2*len(l.m))
 }

@@ -77,10 +77,13 @@ func (s *Service) Sign(u store.User, sid, did string) (string, error) {
 // key (so never "none" or HMAC), the signature, issuer, expiry, and that its
 // session is not revoked. The revocation check is a map lookup.
 func (s *Service) Authenticate(_ context.Context, token string) (Identity, error) {
-	var c claims
+	var (
+		c   claims
+		kid string
+	)
 	ring := s.ring.Load()
 	_, err := s.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		kid, _ := t.Header["kid"].(string)
+		kid, _ = t.Header["kid"].(string)
 		k, ok := ring.verify[kid]
 		if !ok {
 			return nil, errUnknownKid
@@ -90,6 +93,11 @@ func (s *Service) Authenticate(_ context.Context, token string) (Identity, error
 		}
 		return k.pub, nil
 	})
+	if errors.Is(err, errUnknownKid) && kid != "" && s.maybeReloadForKid(kid) {
+		// A key another node (or `unhidra keys rotate` with no lead) just
+		// added: look once more.
+		return s.Authenticate(context.Background(), token)
+	}
 	if err != nil {
 		return Identity{}, tokenError(err)
 	}
@@ -121,4 +129,24 @@ func tokenError(err error) error {
 		r = ReasonNotYet
 	}
 	return &TokenError{Reason: r, err: err}
+}
+
+// kidReloadEvery bounds how often an unknown kid may trigger a key reload,
+// so tokens with made-up kids cannot turn into a disk-read flood.
+const kidReloadEvery = 5 * time.Second
+
+// maybeReloadForKid re-reads the key directory if that has not happened for
+// kidReloadEvery and reports whether kid is known now.
+func (s *Service) maybeReloadForKid(kid string) bool {
+	now := s.o.Now().UnixNano()
+	last := s.lastKidReload.Load()
+	if now-last < int64(kidReloadEvery) || !s.lastKidReload.CompareAndSwap(last, now) {
+		return false
+	}
+	if err := s.reloadKeys(false); err != nil {
+		s.o.Logger.Warn("reload signing keys for an unknown kid", "err", err)
+		return false
+	}
+	_, ok := s.ring.Load().verify[kid]
+	return ok
 }
