@@ -34,6 +34,8 @@ type Options struct {
 	WriteTimeout time.Duration
 	// Limits are the per-address limits of the auth endpoints (nil: none).
 	Limits Limits
+	// ClientIP returns a request's client address (default: the TCP peer).
+	ClientIP func(*fiber.Ctx) string
 }
 
 // Limits are per-client-address limiters for the auth endpoints; a nil
@@ -56,6 +58,9 @@ func New(o Options) *API {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
+	}
+	if o.ClientIP == nil {
+		o.ClientIP = func(c *fiber.Ctx) string { return c.IP() }
 	}
 	return &API{o: o}
 }

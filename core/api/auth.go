@@ -20,7 +20,7 @@ func (a *API) limit(l *ratelimit.Limiter, what string) fiber.Handler {
 		return func(c *fiber.Ctx) error { return c.Next() }
 	}
 	return func(c *fiber.Ctx) error {
-		if ok, wait := l.Allow(c.IP()); !ok {
+		if ok, wait := l.Allow(a.o.ClientIP(c)); !ok {
 			return a.Error(c, chat.RateLimited(wait, "too many %s requests from this address (limit %s)", what, l.Rate()))
 		}
 		return c.Next()
@@ -110,7 +110,7 @@ func (a *API) login(c *fiber.Ctx) error {
 		return a.Error(c, err)
 	}
 	t, err := a.o.Auth.Login(c.UserContext(), auth.LoginRequest{Login: req.Username, Password: req.Password, Device: dev,
-		IP: c.IP(), UserAgent: c.Get(fiber.HeaderUserAgent)})
+		IP: a.o.ClientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)})
 	if err != nil {
 		return a.Error(c, err)
 	}
@@ -172,7 +172,7 @@ func (a *API) changePassword(c *fiber.Ctx) error {
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
-	n, err := a.o.Auth.ChangePassword(c.UserContext(), identity(c), req.Current, req.New, c.IP())
+	n, err := a.o.Auth.ChangePassword(c.UserContext(), identity(c), req.Current, req.New, a.o.ClientIP(c))
 	if err != nil {
 		return a.Error(c, err)
 	}

@@ -56,6 +56,8 @@ type Options struct {
 	// over the rate is answered with error{code: rate_limited,
 	// retry_after_ms} and not run.
 	FrameRate ratelimit.Rate
+	// ClientIP returns a request's client address (default: the TCP peer).
+	ClientIP func(*fiber.Ctx) string
 }
 
 // Gateway accepts WebSocket sessions.
@@ -91,6 +93,9 @@ func New(o Options) *Gateway {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.ClientIP == nil {
+		o.ClientIP = func(c *fiber.Ctx) string { return c.IP() }
 	}
 	g := &Gateway{o: o, origins: map[string]bool{}}
 	for _, og := range o.AllowedOrigins {
@@ -172,10 +177,10 @@ func (g *Gateway) Handler(c *fiber.Ctx) error {
 		return g.refuse(c, fiber.StatusUpgradeRequired, protocol.CodeBadRequest, "not_websocket", "this endpoint speaks WebSocket (protocol unhidra.v1)")
 	}
 	if !g.originAllowed(c) {
-		g.o.Logger.Warn("websocket origin refused", "origin", c.Get(fiber.HeaderOrigin), "ip", c.IP())
+		g.o.Logger.Warn("websocket origin refused", "origin", c.Get(fiber.HeaderOrigin), "ip", g.o.ClientIP(c))
 		return g.refuse(c, fiber.StatusForbidden, protocol.CodeForbidden, "forbidden_origin", "origin is not allowed")
 	}
-	ip := c.IP()
+	ip := g.o.ClientIP(c)
 	if ok, wait := g.o.HandshakeLimit.Allow(ip); !ok {
 		e := chat.RateLimited(wait, "too many connection attempts from this address (limit %s)", g.o.HandshakeLimit.Rate())
 		c.Set(fiber.HeaderRetryAfter, strconv.FormatInt((e.RetryAfterMs+999)/1000, 10))

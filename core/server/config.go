@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/unhidra/unhidra/core/clientip"
 	"github.com/unhidra/unhidra/core/ratelimit"
 )
 
@@ -20,6 +21,9 @@ type Config struct {
 	DatabaseURL    string
 	Plugins        string
 	AllowedOrigins []string
+	// TrustedProxies are addresses/CIDRs of reverse proxies whose
+	// X-Forwarded-For is believed (for lockout and rate limits).
+	TrustedProxies []string
 	TLSCert        string
 	TLSKey         string
 	MaxFrame       int64
@@ -88,12 +92,13 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	c := DefaultConfig()
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	origins := ""
+	origins, proxies := "", ""
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (host:port)")
 	fs.StringVar(&c.DataDir, "data", c.DataDir, "data directory (SQLite database, keys)")
 	fs.StringVar(&c.DatabaseURL, "db", c.DatabaseURL, "Postgres URL (postgres://…); empty means SQLite in --data")
 	fs.StringVar(&c.Plugins, "plugins", c.Plugins, "plugins.yaml path")
 	fs.StringVar(&origins, "allowed-origins", "", "comma-separated browser origins allowed to open WebSockets (the server's own origin is always allowed)")
+	fs.StringVar(&proxies, "trusted-proxies", "", "comma-separated reverse-proxy addresses or CIDRs whose X-Forwarded-For names the client (default: none; the TCP peer is the client)")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with --tls-key serves https/wss")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
 	fs.Int64Var(&c.MaxFrame, "max-frame", c.MaxFrame, "largest client WebSocket frame in bytes")
@@ -151,6 +156,14 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 		if o = strings.TrimSpace(o); o != "" {
 			c.AllowedOrigins = append(c.AllowedOrigins, o)
 		}
+	}
+	for _, p := range strings.Split(proxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.TrustedProxies = append(c.TrustedProxies, p)
+		}
+	}
+	if _, err := clientip.New(c.TrustedProxies); err != nil {
+		return c, fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return c, fmt.Errorf("--tls-cert and --tls-key go together")

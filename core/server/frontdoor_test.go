@@ -7,9 +7,11 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -946,5 +948,72 @@ func TestSecretsNeverLogged(t *testing.T) {
 	// Signing keys: no PEM block in the log either.
 	if strings.Contains(out, "PRIVATE KEY") {
 		t.Error("the log contains a private key")
+	}
+}
+
+// --- trusted proxies -------------------------------------------------------
+
+// TestTrustedProxies: X-Forwarded-For names the client only when the peer
+// is a trusted proxy, and then the rightmost untrusted entry counts (what
+// the client wrote to the left is ignored). Lockout then keys by that client.
+func TestTrustedProxies(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{Config: func(c *server.Config) {
+		c.TrustedProxies = []string{"127.0.0.2", "10.0.0.0/8"}
+		c.LockoutThreshold, c.LockoutIPThreshold, c.LockoutBase = 10, 3, time.Minute
+	}})
+	env.NewUser(t, "alice")
+	login := func(src, xff, pw string) (int, client.Tokens) {
+		b, _ := json.Marshal(map[string]string{"username": "alice", "password": pw})
+		req, _ := http.NewRequest("POST", env.URL+"/v1/auth/login", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		resp, err := from(src).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var tk client.Tokens
+		json.NewDecoder(resp.Body).Decode(&tk)
+		return resp.StatusCode, tk
+	}
+	for _, tc := range []struct{ src, xff, want string }{
+		{"127.0.0.2", "203.0.113.7", "203.0.113.7"},
+		{"127.0.0.2", "6.6.6.6, 203.0.113.9", "203.0.113.9"},    // client-written entry ignored
+		{"127.0.0.2", "203.0.113.10, 10.1.2.3", "203.0.113.10"}, // two trusted hops
+		{"127.0.0.3", "203.0.113.8", "127.0.0.3"},               // peer not trusted: header ignored
+		{"127.0.0.2", "not-an-ip", "127.0.0.2"},
+		{"127.0.0.2", "", "127.0.0.2"},
+	} {
+		st, tk := login(tc.src, tc.xff, "password-alice")
+		if st != 200 {
+			t.Fatalf("login via %s with XFF %q: %d", tc.src, tc.xff, st)
+		}
+		var out struct {
+			Sessions []auth.SessionView `json:"sessions"`
+		}
+		(&client.API{Base: env.URL, Token: tk.AccessToken}).Do(ctx(t), "GET", "/v1/sessions", nil, &out)
+		got := ""
+		for _, s := range out.Sessions {
+			if s.Current {
+				got = s.IP
+			}
+		}
+		if got != tc.want {
+			t.Errorf("peer %s, X-Forwarded-For %q: client %q, want %q", tc.src, tc.xff, got, tc.want)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		login("127.0.0.2", "198.51.100.1", "wrong-password")
+	}
+	if st, _ := login("127.0.0.2", "198.51.100.1", "password-alice"); st != 429 {
+		t.Fatalf("client behind the proxy not throttled: %d", st)
+	}
+	if st, _ := login("127.0.0.2", "198.51.100.2", "password-alice"); st != 200 {
+		t.Fatalf("another client behind the same proxy: %d", st)
+	}
+	if _, err := server.ParseFlags("t", []string{"--trusted-proxies=10.0.0.0/33"}, func(string) string { return "" }, io.Discard); err == nil {
+		t.Fatal("bad CIDR accepted")
 	}
 }

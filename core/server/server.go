@@ -20,6 +20,7 @@ import (
 	"github.com/unhidra/unhidra/core/api"
 	"github.com/unhidra/unhidra/core/auth"
 	"github.com/unhidra/unhidra/core/chat"
+	"github.com/unhidra/unhidra/core/clientip"
 	"github.com/unhidra/unhidra/core/gateway"
 	"github.com/unhidra/unhidra/core/hub"
 	"github.com/unhidra/unhidra/core/metrics"
@@ -92,11 +93,17 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	lim := newLimits(cfg, log)
+	ips, err := clientip.New(cfg.TrustedProxies)
+	if err != nil {
+		com.Close()
+		_ = st.Close()
+		return nil, err
+	}
 	h := hub.New()
 	ch := chat.New(chat.Options{Store: st, Committer: com, Hub: h, Metrics: m, Logger: log, MessageLimit: lim.messages})
 	gw := gateway.New(gateway.Options{Chat: ch, Auth: au, Metrics: m, Logger: log, AllowedOrigins: cfg.AllowedOrigins,
 		MaxFrame: cfg.MaxFrame, PingInterval: cfg.PingInterval, IdleTimeout: cfg.IdleTimeout,
-		HandshakeLimit: lim.api.IP, FrameRate: lim.frames})
+		HandshakeLimit: lim.api.IP, FrameRate: lim.frames, ClientIP: ips.IP})
 	// Revoked sessions (here or, via the database poll, on another node)
 	// lose their live WebSockets at once.
 	au.OnRevoke(func(rs []auth.Revocation) {
@@ -109,7 +116,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	runCtx, runCancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: log, store: st, committer: com, auth: au, chat: ch, gw: gw, metrics: m, stopAuth: runCancel, authDone: make(chan struct{})}
 	go func() { defer close(s.authDone); au.Run(runCtx) }()
-	a := api.New(api.Options{Chat: ch, Auth: au, Store: st, Metrics: m, Logger: log, Limits: lim.api})
+	a := api.New(api.Options{Chat: ch, Auth: au, Store: st, Metrics: m, Logger: log, Limits: lim.api, ClientIP: ips.IP})
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		UnescapePath:          true,
