@@ -95,7 +95,8 @@ type Options struct {
 	// added by `unhidra keys rotate` are picked up (default 30s).
 	KeyCheckInterval time.Duration
 	// RevocationPoll is how often revocations made by other nodes are read
-	// from the database (default 2s).
+	// from the database (default 500ms, so a revocation closes sockets on
+	// every node within about a second; one indexed query per poll).
 	RevocationPoll time.Duration
 	Lockout        LockoutOptions
 	Logger         *slog.Logger
@@ -190,7 +191,7 @@ func New(ctx context.Context, o Options) (*Service, error) {
 		o.KeyCheckInterval = 30 * time.Second
 	}
 	if o.RevocationPoll <= 0 {
-		o.RevocationPoll = 2 * time.Second
+		o.RevocationPoll = 500 * time.Millisecond
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

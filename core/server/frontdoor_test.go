@@ -237,7 +237,7 @@ func TestOriginAllowList(t *testing.T) {
 		{"", true}, // not a browser
 		{"https://chat.example.com", true},
 		{"http://localhost:3000", true},
-		{own, true}, // the server's own origin
+		{own, true},                              // the server's own origin
 		{"http://chat.example.com", false},       // scheme differs
 		{"https://chat.example.com:8443", false}, // port differs
 		{"https://chat.example.com:443", false},  // exact match only
@@ -547,7 +547,9 @@ func TestRevocationClosesLiveSockets(t *testing.T) {
 		adm := &client.API{Base: env.URL, Token: admin.Token}
 		env.NewUser(t, "alice")
 		var lat []string
-		note := func(what string, d time.Duration) { lat = append(lat, fmt.Sprintf("%s %v", what, d.Round(time.Microsecond))) }
+		note := func(what string, d time.Duration) {
+			lat = append(lat, fmt.Sprintf("%s %v", what, d.Round(time.Microsecond)))
+		}
 
 		login := func(name, pw string) (*client.API, client.Tokens) {
 			a := &client.API{Base: env.URL}
@@ -693,7 +695,7 @@ func TestRevocationAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := awaitGoodbye(t, ws, protocol.ReasonRevoked, start)
-	t.Logf("revoked on node 1, socket on node 2 closed after %v (poll interval 2s)", d.Round(time.Millisecond))
+	t.Logf("revoked on node 1, socket on node 2 closed after %v (poll interval 500ms)", d.Round(time.Millisecond))
 	if _, err := (&client.API{Base: n2.URL, Token: tk.AccessToken}).Me(ctx); apiErr(t, err).Status != 401 {
 		t.Fatal("node 2 still accepts the revoked token")
 	}
@@ -894,8 +896,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestSecretsNeverLogged captures the debug log through register, login,
 // refresh, a failed login, a password change, an invite and a logout, and
