@@ -102,7 +102,7 @@ func (s *Service) createUser(ctx context.Context, req RegisterRequest, role stri
 			}
 		}
 		if err := tx.Create(&u).Error; err != nil {
-			if errors.Is(err, gorm.ErrDuplicatedKey) || isUnique(err) {
+			if store.IsUniqueViolation(err) {
 				return ErrTaken
 			}
 			return err
@@ -114,11 +114,6 @@ func (s *Service) createUser(ctx context.Context, req RegisterRequest, role stri
 	}
 	s.o.Logger.Info("account created", "user", u.ID, "username", u.Username, "role", u.Role)
 	return u, nil
-}
-
-func isUnique(err error) bool {
-	m := err.Error()
-	return strings.Contains(m, "UNIQUE constraint failed") || strings.Contains(m, "SQLSTATE 23505") || strings.Contains(m, "duplicate key value")
 }
 
 func checkPassword(pw string) error {

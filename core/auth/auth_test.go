@@ -278,3 +278,25 @@ func BenchmarkAuthenticate(b *testing.B) {
 		})
 	}
 }
+
+// TestAlgSwitch: restarting with --jwt-alg RS256 on a data dir with EdDSA
+// keys signs with a new RS256 key at once and still verifies the EdDSA
+// tokens already issued.
+func TestAlgSwitch(t *testing.T) {
+	ed, clk := newService(t, Options{})
+	old, _ := ed.Sign(store.User{ID: "u", Username: "u"}, "s", "d")
+	clk.Add(time.Second)
+	rs, err := New(context.Background(), Options{Store: ed.o.Store, DataDir: ed.o.DataDir, Alg: AlgRS256, Now: clk.Now, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, alg := rs.SigningKey(); alg != AlgRS256 {
+		t.Fatalf("signing with %s after the switch", alg)
+	}
+	if _, err := rs.Authenticate(context.Background(), old); err != nil {
+		t.Fatalf("EdDSA token after switching to RS256: %v", err)
+	}
+	if n := len(jwksKids(t, rs)); n != 2 {
+		t.Fatalf("JWKS has %d keys, want the EdDSA and the RS256 key", n)
+	}
+}

@@ -18,8 +18,6 @@ type LockoutOptions struct {
 	Window      time.Duration // counting window (default 15m)
 	Base        time.Duration // first lockout (default 1m)
 	Max         time.Duration // longest lockout (default 1h)
-	// Off disables lockout (bench-only, with rate limits off).
-	Off bool
 }
 
 // DefaultLockout is the configuration `unhidra serve` starts with.
@@ -69,9 +67,6 @@ func newLockout(o LockoutOptions) *lockout {
 
 // check reports how long key stays locked (0: not locked).
 func (l *lockout) check(key string, now time.Time) time.Duration {
-	if l.o.Off {
-		return 0
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if st := l.m[key]; st != nil && now.Before(st.lockedUntil) {
@@ -83,9 +78,6 @@ func (l *lockout) check(key string, now time.Time) time.Duration {
 // fail records a failure for key; threshold is the key's limit. It returns
 // the lockout that this failure started (0: none).
 func (l *lockout) fail(key string, threshold int, now time.Time) time.Duration {
-	if l.o.Off {
-		return 0
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := l.m[key]

@@ -30,6 +30,10 @@ func (s *Store) CreateUser(ctx context.Context, u *User) error {
 // ErrConflict is returned when a unique value is already taken.
 var ErrConflict = errors.New("already exists")
 
+// IsUniqueViolation reports whether err is a unique-constraint violation
+// (for callers that insert inside their own transaction).
+func IsUniqueViolation(err error) bool { return isUniqueViolation(err) }
+
 func isUniqueViolation(err error) bool {
 	if err == nil {
 		return false
