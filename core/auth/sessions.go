@@ -45,6 +45,9 @@ func (s *Service) notify(rs []Revocation) {
 	}
 }
 
+// Revoked reports whether session sid is revoked (an in-memory lookup).
+func (s *Service) Revoked(sid string) bool { return s.isRevoked(sid) }
+
 func (s *Service) isRevoked(sid string) bool {
 	s.revMu.RLock()
 	_, ok := s.revoked[sid]

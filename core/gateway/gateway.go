@@ -220,6 +220,13 @@ func (g *Gateway) serve(conn *websocket.Conn, id auth.Identity, ip string) {
 	s := newSession(g, conn, id, g.nextID.Add(1))
 	g.sessions.Store(s.id, s)
 	defer g.sessions.Delete(s.id)
+	// The session may have been revoked between the token check and now,
+	// when CloseSessions could not see this socket yet. Revocation marks
+	// the session before it closes sockets, and we registered before this
+	// check, so one of the two always catches it.
+	if rc, ok := g.o.Auth.(revocationChecker); ok && rc.Revoked(id.SessionID) {
+		s.shutdown(protocol.ReasonRevoked, websocket.ClosePolicyViolation, 0)
+	}
 	if m := g.o.Metrics; m != nil {
 		m.Connections.Inc()
 		defer m.Connections.Dec()
@@ -264,6 +271,12 @@ func (g *Gateway) Drain(ctx context.Context) error {
 		g.sessions.Range(func(_, v any) bool { v.(*session).kill(); return true })
 		return errors.New("drain: sessions still open at deadline; closed them")
 	}
+}
+
+// revocationChecker is implemented by authenticators that can revoke
+// sessions after their tokens were issued.
+type revocationChecker interface {
+	Revoked(sessionID string) bool
 }
 
 // seener is implemented by authenticators that record device activity.
