@@ -323,9 +323,11 @@ func (s *session) handle(ctx context.Context, data []byte) {
 		return
 	}
 	s.count(f.Type)
-	if ok, wait := s.frames.Take(s.g.o.FrameRate, time.Now()); !ok {
-		s.sendError(f.Ref, chat.RateLimited(wait, "more than %s frames on this connection", s.g.o.FrameRate))
-		return
+	if r := s.g.o.FrameRate; !r.Unlimited() {
+		if ok, wait := s.frames.Take(r, time.Now()); !ok {
+			s.sendError(f.Ref, chat.RateLimited(wait, "more than %s frames on this connection", r))
+			return
+		}
 	}
 	if len(f.Ref) > 128 {
 		s.sendError("", chat.Errorf(protocol.CodeBadRequest, "ref is longer than 128 bytes"))
