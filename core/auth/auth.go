@@ -259,7 +259,7 @@ func (s *Service) reloadKeys(startup bool) error {
 		if !startup && s.ring.Load() != nil {
 			return fmt.Errorf("auth: no active %s key in %s", s.o.Alg, s.o.KeysDir)
 		}
-		m, err := GenerateKey(s.o.KeysDir, s.o.Alg, now, now)
+		m, err := GenerateKey(s.o.KeysDir, s.o.Alg, s.o.Now, 0)
 		if err != nil {
 			return fmt.Errorf("auth: %w", err)
 		}
@@ -267,7 +267,11 @@ func (s *Service) reloadKeys(startup bool) error {
 		if ks, err = loadKeys(s.o.KeysDir); err != nil {
 			return fmt.Errorf("auth: %w", err)
 		}
+		now = m.ActivatesAt // generation took time; the new key is active from here
 		ring, retire = buildRing(ks, s.o.Alg, now, s.o.AccessTTL+leeway)
+		if ring.signer == nil {
+			return fmt.Errorf("auth: created key %s but it does not sign", m.Kid)
+		}
 	}
 	for _, k := range retire {
 		if err := removeKey(k.path); err != nil {
@@ -309,8 +313,7 @@ func (s *Service) MaintainKeys() error {
 // KeyPublishLead. The current key keeps verifying until its last token
 // expires.
 func (s *Service) RotateKeys() (KeyMeta, error) {
-	now := s.o.Now()
-	m, err := GenerateKey(s.o.KeysDir, s.o.Alg, now, now.Add(s.o.KeyPublishLead))
+	m, err := GenerateKey(s.o.KeysDir, s.o.Alg, s.o.Now, s.o.KeyPublishLead)
 	if err != nil {
 		return KeyMeta{}, fmt.Errorf("auth: %w", err)
 	}

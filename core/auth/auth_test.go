@@ -231,7 +231,7 @@ func TestUnknownKidReloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Add(time.Second)
-	m, err := GenerateKey(a.o.KeysDir, AlgEdDSA, clk.Now(), clk.Now())
+	m, err := GenerateKey(a.o.KeysDir, AlgEdDSA, clk.Now, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +246,7 @@ func TestUnknownKidReloads(t *testing.T) {
 	}
 	// Within 5 s another unknown kid does not reload.
 	clk.Add(time.Second)
-	m2, _ := GenerateKey(a.o.KeysDir, AlgEdDSA, clk.Now(), clk.Now())
+	m2, _ := GenerateKey(a.o.KeysDir, AlgEdDSA, clk.Now, 0)
 	b.ReloadKeys()
 	tok2, _ := b.Sign(store.User{ID: "u", Username: "u"}, "s", "d")
 	var te *TokenError

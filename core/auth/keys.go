@@ -60,11 +60,12 @@ func methodFor(alg string) (jwt.SigningMethod, error) {
 // rsaBits is the RS256 key size (NIST: 2048 is fine until 2030; 3072 after).
 const rsaBits = 3072
 
-// GenerateKey creates a key for alg in dir that activates at activates,
-// writing <kid>.json then <kid>.pem (0600). A reader that sees the .pem
-// therefore always sees its activation time too, so a pending key is never
-// mistaken for an active one.
-func GenerateKey(dir, alg string, now, activates time.Time) (KeyMeta, error) {
+// GenerateKey creates a key for alg in dir that starts signing lead after
+// it is written (clock is read after the key material exists: an RSA key can
+// take seconds to generate). It writes <kid>.json then <kid>.pem (0600), so a
+// reader that sees the .pem always sees its activation time too and a
+// pending key is never mistaken for an active one.
+func GenerateKey(dir, alg string, clock func() time.Time, lead time.Duration) (KeyMeta, error) {
 	if _, err := methodFor(alg); err != nil {
 		return KeyMeta{}, err
 	}
@@ -89,6 +90,8 @@ func GenerateKey(dir, alg string, now, activates time.Time) (KeyMeta, error) {
 	}
 	rnd := make([]byte, 4)
 	_, _ = rand.Read(rnd)
+	now := clock()
+	activates := now.Add(lead)
 	m := KeyMeta{Kid: strings.ToLower(alg) + "-" + now.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(rnd),
 		Alg: alg, CreatedAt: now.UTC(), ActivatesAt: activates.UTC()}
 	mb, _ := json.MarshalIndent(m, "", "  ")

@@ -111,7 +111,7 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.DurationVar(&c.AccessTTL, "access-ttl", c.AccessTTL, "access-token lifetime")
 	fs.DurationVar(&c.RefreshTTL, "refresh-ttl", c.RefreshTTL, "session (refresh-token) lifetime")
 	fs.StringVar(&c.KeysDir, "keys-dir", "", "signing-key directory (default <data>/keys)")
-	fs.DurationVar(&c.KeyRotation, "key-rotation", c.KeyRotation, "rotate the signing key when it is this old (0: only `unhidra keys rotate`)")
+	fs.DurationVar(&c.KeyRotation, "key-rotation", c.KeyRotation, "rotate the signing key when it is this old (0: only by hand, unhidra keys rotate)")
 	fs.DurationVar(&c.KeyPublishLead, "key-publish-lead", c.KeyPublishLead, "how long a new key is in the JWKS before it signs")
 	fs.UintVar(&c.Argon2Time, "argon2-time", c.Argon2Time, "argon2id passes for new password hashes")
 	fs.UintVar(&c.Argon2Memory, "argon2-memory", c.Argon2Memory, "argon2id memory in KiB for new password hashes")

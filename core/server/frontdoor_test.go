@@ -506,14 +506,14 @@ func TestRateLimitsOffSwitch(t *testing.T) {
 			return "off"
 		}
 		return ""
-	}, os.Stderr)
+	}, io.Discard)
 	if err != nil || cfg.RateLimits != "off" {
 		t.Fatalf("UNHIDRA_RATE_LIMITS=off: %+v %v", cfg.RateLimits, err)
 	}
-	if _, err := server.ParseFlags("t", []string{"--rate-limits=maybe"}, func(string) string { return "" }, os.Stderr); err == nil {
+	if _, err := server.ParseFlags("t", []string{"--rate-limits=maybe"}, func(string) string { return "" }, io.Discard); err == nil {
 		t.Fatal("--rate-limits=maybe accepted")
 	}
-	if _, err := server.ParseFlags("t", []string{"--rate-login=10/fortnight"}, func(string) string { return "" }, os.Stderr); err == nil {
+	if _, err := server.ParseFlags("t", []string{"--rate-login=10/fortnight"}, func(string) string { return "" }, io.Discard); err == nil {
 		t.Fatal("--rate-login=10/fortnight accepted")
 	}
 	var log syncBuffer

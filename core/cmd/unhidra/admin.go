@@ -44,8 +44,7 @@ func keysCmd(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "unhidra keys rotate: --publish-lead %v is negative\n", *lead)
 			return 2
 		}
-		now := time.Now()
-		m, err := auth.GenerateKey(*dir, *alg, now, now.Add(*lead))
+		m, err := auth.GenerateKey(*dir, *alg, time.Now, *lead)
 		if err != nil {
 			fmt.Fprintln(stderr, "unhidra keys rotate:", err)
 			return 1

@@ -1,6 +1,5 @@
 """Independent access-token verifier for the Unhidra tests (PyJWT).
 
-  verify_jwt.py fetch URL        print the JWKS at URL (fetched by Python)
   verify_jwt.py verify < job     verify tokens, print counts as JSON
 
 job = {"jwks_url", "issuer", "algs", "cached_jwks", "valid": [...],
@@ -32,9 +31,6 @@ def verify_with(keyset, token, algs, issuer):
 
 
 def main():
-    if sys.argv[1] == "fetch":
-        json.dump(fetch(sys.argv[2]), sys.stdout)
-        return 0
     job = json.load(sys.stdin)
     algs, iss = job["algs"], job["issuer"]
     client = jwt.PyJWKClient(job["jwks_url"], cache_keys=False)
