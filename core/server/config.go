@@ -23,18 +23,24 @@ type Config struct {
 	MaxFrame       int64
 	PingInterval   time.Duration
 	IdleTimeout    time.Duration
-	DrainTimeout   time.Duration
-	SQLiteSync     string
-	Registration   string
-	LogLevel       string
-	LogFormat      string
+	// QueueFrames and QueueBytes bound each session's outbound queue; a
+	// session over either is closed as a slow consumer.
+	QueueFrames  int
+	QueueBytes   int
+	WriteTimeout time.Duration
+	DrainTimeout time.Duration
+	SQLiteSync   string
+	Registration string
+	LogLevel     string
+	LogFormat    string
 }
 
 // DefaultConfig is what `go run ./core/cmd/unhidra` uses.
 func DefaultConfig() Config {
 	return Config{
 		Addr: "127.0.0.1:8080", DataDir: "./data", Plugins: "plugins.yaml", MaxFrame: 64 << 10,
-		PingInterval: 25 * time.Second, IdleTimeout: 60 * time.Second, DrainTimeout: 15 * time.Second,
+		PingInterval: 25 * time.Second, IdleTimeout: 60 * time.Second,
+		QueueFrames: 4096, QueueBytes: 4 << 20, WriteTimeout: 10 * time.Second, DrainTimeout: 15 * time.Second,
 		SQLiteSync: "full", Registration: "open", LogLevel: "info", LogFormat: "text",
 	}
 }
@@ -59,6 +65,9 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.Int64Var(&c.MaxFrame, "max-frame", c.MaxFrame, "largest client WebSocket frame in bytes")
 	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "server ping interval")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close sessions silent for this long")
+	fs.IntVar(&c.QueueFrames, "queue-frames", c.QueueFrames, "per-session outbound queue bound in frames (slow consumers over it are closed)")
+	fs.IntVar(&c.QueueBytes, "queue-bytes", c.QueueBytes, "per-session outbound queue bound in bytes")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "longest a single socket write may block")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "how long SIGTERM waits for sessions to close")
 	fs.StringVar(&c.SQLiteSync, "sqlite-sync", c.SQLiteSync, "SQLite synchronous mode: full or normal")
 	fs.StringVar(&c.Registration, "registration", c.Registration, "account registration: open or closed")
@@ -94,6 +103,9 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return c, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if c.QueueFrames < 16 || c.QueueBytes < 64<<10 {
+		return c, fmt.Errorf("--queue-frames %d / --queue-bytes %d: at least 16 frames and 65536 bytes", c.QueueFrames, c.QueueBytes)
 	}
 	if c.MaxFrame < 1024 {
 		return c, fmt.Errorf("--max-frame %d: at least 1024", c.MaxFrame)

@@ -64,7 +64,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	h := hub.New()
 	ch := chat.New(chat.Options{Store: st, Committer: com, Hub: h, Metrics: m, Logger: log})
 	gw := gateway.New(gateway.Options{Chat: ch, Auth: au, Metrics: m, Logger: log, AllowedOrigins: cfg.AllowedOrigins,
-		MaxFrame: cfg.MaxFrame, PingInterval: cfg.PingInterval, IdleTimeout: cfg.IdleTimeout})
+		MaxFrame: cfg.MaxFrame, PingInterval: cfg.PingInterval, IdleTimeout: cfg.IdleTimeout,
+		QueueFrames: cfg.QueueFrames, QueueBytes: cfg.QueueBytes, WriteTimeout: cfg.WriteTimeout})
 	s := &Server{cfg: cfg, log: log, store: st, committer: com, auth: au, chat: ch, gw: gw, metrics: m}
 	a := api.New(api.Options{Chat: ch, Auth: au, Store: st, Metrics: m, Logger: log})
 	app := fiber.New(fiber.Config{
@@ -102,6 +103,9 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ready"})
 }
 
+// Metrics exposes the server's collectors.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
+
 // App exposes the fiber app (for adding routes, e.g. the admin console).
 func (s *Server) App() *fiber.App { return s.app }
 
@@ -134,9 +138,11 @@ func (s *Server) Listen() (net.Addr, error) {
 	return ln.Addr(), nil
 }
 
-// Serve runs until ctx ends, then drains: the listener closes, /readyz turns
-// 503, every session gets goodbye{shutdown} after its queue is flushed, the
-// committer finishes queued writes, and the database closes.
+// Serve runs until ctx ends, then drains: /readyz and new WebSocket
+// handshakes turn 503 (the listener stays open so that load balancers see
+// it), every session gets goodbye{shutdown} after its queue is flushed, the
+// listener closes, the committer finishes queued writes, and the database
+// closes.
 func (s *Server) Serve(ctx context.Context) error {
 	if s.ln == nil {
 		if _, err := s.Listen(); err != nil {
@@ -159,7 +165,6 @@ func (s *Server) Shutdown() error {
 	s.log.Info("draining", "sessions", s.gw.Sessions())
 	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	defer cancel()
-	_ = s.ln.Close() // stop accepting
 	derr := s.gw.Drain(dctx)
 	if err := s.app.ShutdownWithTimeout(2 * time.Second); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, net.ErrClosed) {
 		s.log.Warn("http shutdown", "err", err)
