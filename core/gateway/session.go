@@ -362,6 +362,9 @@ func decodeFrame(data []byte) (protocol.ClientFrame, *chat.Error) {
 	if err := json.Unmarshal(data, &f); err != nil {
 		return protocol.ClientFrame{}, chat.Errorf(protocol.CodeBadRequest, "frame is not a JSON object of protocol v1: %v", err)
 	}
+	if string(f.Meta) == "null" {
+		f.Meta = nil // "meta": null means no meta
+	}
 	if len(f.Ref) > MaxRef {
 		f.Ref = ""
 		return f, chat.Errorf(protocol.CodeBadRequest, "ref is longer than %d bytes", MaxRef)
