@@ -253,6 +253,14 @@ func (g *Gateway) serve(s *session, conn *websocket.Conn) {
 	s.attach(conn)
 	go s.writeLoop()
 	s.readLoop(ctx)
+	if s.isClosing() {
+		// A goodbye is queued (idle timeout, oversize frame, drain): let
+		// the writer put it on the wire before stopping it.
+		select {
+		case <-s.writerDone:
+		case <-time.After(s.g.o.WriteTimeout):
+		}
+	}
 	s.stop()
 	<-s.writerDone
 }

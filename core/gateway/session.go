@@ -306,14 +306,11 @@ func (s *session) readLoop(ctx context.Context) {
 	}
 }
 
+// sendErrorFrameAndClose queues an error and a goodbye; serve lets the
+// writer flush them before the session ends.
 func (s *session) sendErrorFrameAndClose(code, msg string, closeCode int) {
 	s.sendError("", chat.Errorf(code, "%s", msg))
 	s.shutdown(protocol.ReasonPolicy, closeCode, 0)
-	// Let the writer flush before the reader returns and stops it.
-	select {
-	case <-s.writerDone:
-	case <-time.After(time.Second):
-	}
 }
 
 func (s *session) setRooms(rooms []string) {
