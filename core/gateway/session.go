@@ -465,9 +465,20 @@ func (s *session) handle(ctx context.Context, data []byte) {
 			s.sendError(ref, err)
 			return
 		}
+		// One reply must fit comfortably in the session's own queue, or a
+		// client syncing a room of large messages would be closed as a
+		// slow consumer: stop at a quarter of the byte bound and half the
+		// frame bound and let the client page on with more=true.
+		budget, maxFrames := s.g.o.QueueBytes/4, s.g.o.QueueFrames/2
 		for i := range evs {
 			ef := chat.EventFrame(&evs[i])
-			s.send(&ef)
+			b := chat.Encode(&ef)
+			if i > 0 && (len(b) > budget || i >= maxFrames) {
+				upto, more = evs[i-1].Seq, true
+				break
+			}
+			budget -= len(b)
+			s.Enqueue(b)
 		}
 		s.send(&protocol.Frame{Type: protocol.TypeSynced, Ref: ref, Room: f.Room, Upto: upto, More: more})
 	case protocol.TypeTyping:

@@ -418,3 +418,37 @@ func TestKeepaliveAndIdle(t *testing.T) {
 	}
 	waitSessions(t, env, 1)
 }
+
+// TestSyncLargeMessages: a sync never overruns the session's own queue
+// bound; the server pages it (synced.more) instead of closing the client as
+// a slow consumer.
+func TestSyncLargeMessages(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{Config: func(c *server.Config) {
+		c.QueueFrames, c.QueueBytes = 64, 256<<10
+	}})
+	ctx := ctx(t)
+	a := env.NewUser(t, "alice")
+	room, _ := a.API.CreateRoom(ctx, "big", "private")
+	text := strings.Repeat("y", 15<<10)
+	for i := 0; i < 100; i++ { // 1.5 MiB of history, 6× the queue bound
+		if _, err := a.API.PostMessage(ctx, room.ID, text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := env.Dial(t, a)
+	got, err := c.Sync(ctx, room.ID, 0)
+	if err != nil {
+		t.Fatalf("sync: %v (goodbye %+v)", err, c.Goodbye())
+	}
+	if len(got) != 100 {
+		t.Fatalf("sync returned %d events, want 100", len(got))
+	}
+	for i, f := range got {
+		if f.Seq != int64(i+1) || f.Text == nil || len(*f.Text) != len(text) {
+			t.Fatalf("event %d: seq %d", i, f.Seq)
+		}
+	}
+	if err := c.Ping(ctx); err != nil {
+		t.Fatalf("connection after sync: %v", err)
+	}
+}
