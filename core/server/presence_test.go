@@ -107,3 +107,26 @@ func TestPresenceAcrossSessions(t *testing.T) {
 		expectNoPresenceBefore(t, ca, own.ID)
 	})
 }
+
+// TestDeliveryRightAfterDial: once Dial returns, the session receives every
+// event of its rooms — the session is subscribed before the handshake
+// completes, not some time after.
+func TestDeliveryRightAfterDial(t *testing.T) {
+	eachBackend(t, func(t *testing.T, env *servertest.Env) {
+		ctx := ctx(t)
+		a, b := env.NewUser(t, "alice"), env.NewUser(t, "bob")
+		room, _ := a.API.CreateRoom(ctx, "quick", "private", "bob")
+		ca := env.Dial(t, a)
+		for i := 0; i < 20; i++ {
+			cb := env.Dial(t, b)
+			ack, err := ca.Send(ctx, room.ID, "right away")
+			if err != nil {
+				t.Fatal(err)
+			}
+			servertest.NextWhere(t, cb, wait, "message sent right after dialing", func(f protocol.Frame) bool {
+				return f.Type == protocol.TypeMessage && f.ID == ack.ID
+			})
+			_ = cb.Close()
+		}
+	})
+}
