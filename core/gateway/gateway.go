@@ -56,8 +56,7 @@ type Gateway struct {
 	up       websocket.FastHTTPUpgrader
 	nextID   atomic.Uint64
 	draining atomic.Bool
-	sessions sync.Map // id → *session
-	wg       sync.WaitGroup
+	sessions sync.Map // id → *session; Drain waits for it to empty
 	origins  map[string]bool
 }
 
@@ -202,7 +201,6 @@ func (g *Gateway) Handler(c *fiber.Ctx) error {
 // register makes s a live session: counted for drain, subscribed to its
 // user's rooms, announced online.
 func (g *Gateway) register(ctx context.Context, s *session) error {
-	g.wg.Add(1)
 	g.sessions.Store(s.id, s)
 	if m := g.o.Metrics; m != nil {
 		m.Connections.Inc()
@@ -213,7 +211,6 @@ func (g *Gateway) register(ctx context.Context, s *session) error {
 		if m := g.o.Metrics; m != nil {
 			m.Connections.Dec()
 		}
-		g.wg.Done()
 		return err
 	}
 	s.setRooms(rooms)
@@ -230,7 +227,6 @@ func (g *Gateway) unregister(s *session) {
 	if m := g.o.Metrics; m != nil {
 		m.Connections.Dec()
 	}
-	g.wg.Done()
 }
 
 // abandon ends a session whose socket never arrived. It does nothing once
@@ -278,16 +274,20 @@ func (g *Gateway) Drain(ctx context.Context) error {
 		v.(*session).shutdown(protocol.ReasonShutdown, websocket.CloseGoingAway, g.reconnectAfter())
 		return true
 	})
-	done := make(chan struct{})
-	go func() { g.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		// Force the stragglers.
-		g.sessions.Range(func(_, v any) bool { v.(*session).kill(); return true })
-		return errors.New("drain: sessions still open at deadline; closed them")
+	// Poll rather than use a WaitGroup: handshakes may still register
+	// sessions (which are then told goodbye) while Drain waits.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for g.Sessions() > 0 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			// Force the stragglers.
+			g.sessions.Range(func(_, v any) bool { v.(*session).kill(); return true })
+			return errors.New("drain: sessions still open at deadline; closed them")
+		}
 	}
+	return nil
 }
 
 // CloseUser ends every session of user with goodbye{reason} (revocation,

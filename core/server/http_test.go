@@ -308,3 +308,60 @@ func TestHandshake(t *testing.T) {
 		t.Fatalf("forbidden_origin handshakes = %v, want 3", got)
 	}
 }
+
+// TestRESTPostConcurrentRooms: messages posted over REST on reused
+// keep-alive connections are published to the room they were posted to,
+// with their own text (request buffers are reused once a handler returns,
+// but fan-out happens after the answer).
+func TestRESTPostConcurrentRooms(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{})
+	ctx := ctx(t)
+	a, b := env.NewUser(t, "alice"), env.NewUser(t, "bob")
+	var rooms []client.Room
+	for _, name := range []string{"r-one", "r-two", "r-three"} {
+		r, err := a.API.CreateRoom(ctx, name, "private", "bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rooms = append(rooms, r)
+	}
+	cb := env.Dial(t, b)
+	const perWorker, workers = 60, 3
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func(w int) {
+			hc := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
+			for i := 0; i < perWorker; i++ {
+				r := rooms[(w+i)%len(rooms)]
+				body := fmt.Sprintf(`{"text":"%s/%d/%d"}`, r.ID, w, i)
+				req, _ := http.NewRequestWithContext(ctx, "POST", env.URL+"/v1/rooms/"+r.ID+"/messages", strings.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+a.Token)
+				req.Header.Set("Idempotency-Key", fmt.Sprintf("k-%d-%d", w, i))
+				resp, err := hc.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 201 {
+					errs <- fmt.Errorf("POST %d", resp.StatusCode)
+					return
+				}
+			}
+			errs <- nil
+		}(w)
+	}
+	for w := 0; w < workers; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n := 0; n < perWorker*workers; n++ {
+		m := servertest.Next(t, cb, wait, "message")
+		if m.Text == nil || !strings.HasPrefix(*m.Text, m.Room+"/") {
+			t.Fatalf("message published to room %s has text %v", m.Room, *m.Text)
+		}
+	}
+}

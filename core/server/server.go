@@ -70,6 +70,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	a := api.New(api.Options{Chat: ch, Auth: au, Store: st, Metrics: m, Logger: log})
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
+		// Values from c.Params, c.Query and c.Get outlive the request (the
+		// send path publishes after the REST handler returned), so they
+		// must not alias fasthttp's reused buffers.
+		Immutable: true,
 		UnescapePath:          true,
 		BodyLimit:             1 << 20,
 		ReadBufferSize:        8192,
