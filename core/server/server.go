@@ -73,12 +73,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		// Values from c.Params, c.Query and c.Get outlive the request (the
 		// send path publishes after the REST handler returned), so they
 		// must not alias fasthttp's reused buffers.
-		Immutable: true,
-		UnescapePath:          true,
-		BodyLimit:             1 << 20,
-		ReadBufferSize:        8192,
-		ReadTimeout:           30 * time.Second,
-		IdleTimeout:           120 * time.Second,
+		Immutable:      true,
+		UnescapePath:   true,
+		BodyLimit:      1 << 20,
+		ReadBufferSize: 8192,
+		ReadTimeout:    30 * time.Second,
+		IdleTimeout:    120 * time.Second,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			return a.Error(c, err)
 		},
