@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,18 +22,40 @@ import (
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
 
-// buildBinary compiles this command into a temp dir once per test binary run.
+// binDir holds the binary built once for this test run (see TestMain).
+var binDir string
+
+func TestMain(m *testing.M) {
+	d, err := os.MkdirTemp("", "unhidra-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binDir = d
+	code := m.Run()
+	os.RemoveAll(d)
+	os.Exit(code)
+}
+
+var buildOnce sync.Once
+var buildErr error
+
+// buildBinary compiles this command once per test run and returns its path.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	bin := filepath.Join(t.TempDir(), "unhidra")
-	cmd := exec.Command(gobin, "build", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	bin := filepath.Join(binDir, "unhidra")
+	buildOnce.Do(func() {
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		}
+		cmd := exec.Command(gobin, "build", "-o", bin, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
 	return bin
 }
@@ -336,4 +359,68 @@ func checkLog(t *testing.T, ms []protocol.Message) {
 		}
 		ids[m.ID] = true
 	}
+}
+
+// TestSIGTERMDrains: SIGTERM to the real binary drains — a connected client
+// gets goodbye{shutdown, reconnect_after_ms>0} after the messages already
+// queued for it — and the process exits 0 with every acked message stored.
+func TestSIGTERMDrains(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	data := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := startProc(t, bin, "--data", data)
+	api := &client.API{Base: p.base}
+	if _, err := api.Register(ctx, "ann", "password-ann", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.Login(ctx, "ann", "password-ann"); err != nil {
+		t.Fatal(err)
+	}
+	room, err := api.CreateRoom(ctx, "term", "private")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(ctx, api.WSURL(), client.Options{Token: api.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		if _, err := c.Send(ctx, room.ID, fmt.Sprintf("m-%04d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	var seqs []int64
+	for ev := range c.Events() { // closed after the goodbye and close
+		if ev.Type == protocol.TypeMessage {
+			seqs = append(seqs, ev.Seq)
+		}
+	}
+	gb := c.Goodbye()
+	if gb == nil || gb.Reason != protocol.ReasonShutdown || gb.ReconnectMs <= 0 {
+		t.Fatalf("goodbye = %+v (connection error %v)", gb, c.Err())
+	}
+	if len(seqs) != 50 || seqs[0] != 1 || seqs[49] != 50 {
+		t.Fatalf("client received %d own messages before goodbye, want 50 in order", len(seqs))
+	}
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		t.Fatal("server did not exit after SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM", code)
+	}
+	p2 := startProc(t, bin, "--data", data)
+	api.Base = p2.base
+	if _, err := api.Login(ctx, "ann", "password-ann"); err != nil {
+		t.Fatal(err)
+	}
+	checkLog(t, fullHistory(t, ctx, api, room.ID))
 }
