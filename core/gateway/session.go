@@ -258,10 +258,11 @@ func (s *session) writeLoop() {
 
 // extendDeadline pushes the idle deadline forward. It is throttled (a
 // syscall per frame would be wasted) by a fraction of the idle timeout, so
-// that a client that answers every ping is never closed as idle.
+// that a client that answers every ping is never closed as idle. After
+// goodbye the closing deadline stands: pings cannot hold a drain open.
 func (s *session) extendDeadline() {
 	now := time.Now()
-	if now.Sub(s.lastExtend) > min(time.Second, s.g.o.IdleTimeout/8) {
+	if now.Sub(s.lastExtend) > min(time.Second, s.g.o.IdleTimeout/8) && !s.isClosing() {
 		s.lastExtend = now
 		_ = s.nc.SetReadDeadline(now.Add(s.g.o.IdleTimeout))
 	}

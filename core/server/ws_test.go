@@ -452,3 +452,31 @@ func TestSyncLargeMessages(t *testing.T) {
 		t.Fatalf("connection after sync: %v", err)
 	}
 }
+
+// TestBinaryFrameRefused: protocol v1 is JSON text frames; a binary frame
+// gets a bad_request error and the session stays up.
+func TestBinaryFrameRefused(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{})
+	a := env.NewUser(t, "alice")
+	c := rawDial(t, env, a.Token, nil)
+	if err := c.WriteMessage(websocket.BinaryMessage, []byte(`{"type":"ping"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping","ref":"after"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(wait))
+	var got []protocol.Frame
+	for len(got) < 2 {
+		var f protocol.Frame
+		if err := c.ReadJSON(&f); err != nil {
+			t.Fatalf("after a binary frame: %v", err)
+		}
+		if f.Type == protocol.TypeError || f.Type == protocol.TypePong {
+			got = append(got, f)
+		}
+	}
+	if got[0].Type != protocol.TypeError || got[0].Code != protocol.CodeBadRequest || got[1].Type != protocol.TypePong || got[1].Ref != "after" {
+		t.Fatalf("frames = %+v", got)
+	}
+}
