@@ -47,6 +47,23 @@ func metric(t *testing.T, env *servertest.Env, sample string) float64 {
 	return 0 // a labelled counter that never moved is absent
 }
 
+// waitMetric polls sample until ok accepts it: counters move right after
+// the fan-out that a client may already have observed.
+func waitMetric(t *testing.T, env *servertest.Env, sample string, what string, ok func(float64) bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		v := metric(t, env, sample)
+		if ok(v) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v, want %s", sample, v, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // postJSON posts body with extra headers and decodes the answer.
 func postJSON(t *testing.T, ctx context.Context, url, token string, body any, hdr map[string]string, out any) int {
 	t.Helper()
@@ -104,20 +121,14 @@ func TestHealthReadyMetrics(t *testing.T) {
 	}
 	_ = ca.WriteRaw([]byte("nope"))
 	servertest.Next(t, ca, wait, "error")
+	waitMetric(t, env, "unhidra_messages_total", "+5", func(v float64) bool { return v == msgs0+5 })
+	waitMetric(t, env, `unhidra_ws_frames_in_total{type="send"}`, "+5", func(v float64) bool { return v == sends0+5 })
+	waitMetric(t, env, "unhidra_deliveries_total", "≥ 10 (2 sessions × 5)", func(v float64) bool { return v >= 10 })
+	waitMetric(t, env, `unhidra_errors_total{code="bad_request"}`, "≥ 1", func(v float64) bool { return v >= 1 })
+	waitMetric(t, env, "unhidra_fanout_seconds_count", "≥ 5", func(v float64) bool { return v >= 5 })
+	// Never more than asked: a second look after the others settled.
 	if got := metric(t, env, "unhidra_messages_total"); got != msgs0+5 {
-		t.Fatalf("messages_total %v → %v, want +5", msgs0, got)
-	}
-	if got := metric(t, env, `unhidra_ws_frames_in_total{type="send"}`); got != sends0+5 {
-		t.Fatalf("frames_in{send} = %v, want %v", got, sends0+5)
-	}
-	if got := metric(t, env, "unhidra_deliveries_total"); got < 10 {
-		t.Fatalf("deliveries_total = %v, want ≥ 10 (2 sessions × 5)", got)
-	}
-	if got := metric(t, env, `unhidra_errors_total{code="bad_request"}`); got < 1 {
-		t.Fatalf("errors_total{bad_request} = %v", got)
-	}
-	if got := metric(t, env, "unhidra_fanout_seconds_count"); got < 5 {
-		t.Fatalf("fanout histogram count = %v", got)
+		t.Fatalf("messages_total = %v, want %v", got, msgs0+5)
 	}
 }
 

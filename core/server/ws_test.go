@@ -359,7 +359,7 @@ func TestSlowConsumer(t *testing.T) {
 // pongs, no frames) is closed with goodbye idle_timeout.
 func TestKeepaliveAndIdle(t *testing.T) {
 	env := servertest.Start(t, servertest.Options{Config: func(c *server.Config) {
-		c.PingInterval, c.IdleTimeout = 100*time.Millisecond, time.Second
+		c.PingInterval, c.IdleTimeout = 100*time.Millisecond, 2*time.Second
 	}})
 	a, b := env.NewUser(t, "alice"), env.NewUser(t, "bob")
 
@@ -396,7 +396,7 @@ func TestKeepaliveAndIdle(t *testing.T) {
 	}
 	// By now more than the idle timeout has passed: the answering client
 	// must have seen many pings and still be connected.
-	for pings.Load() < 20 {
+	for pings.Load() < 30 { // 3 s of pings: well past the idle timeout
 		select {
 		case err := <-readErr:
 			t.Fatalf("answering client was closed after %d pings: %v", pings.Load(), err)
