@@ -458,7 +458,8 @@ func (a *API) history(c *fiber.Ctx) error {
 	if err != nil {
 		return a.Error(c, err)
 	}
-	ms, err := a.o.Chat.History(c.UserContext(), identity(c), store.HistoryQuery{Room: c.Params("id"), After: after, Before: before, Limit: queryInt(c, "limit", 50, 1, 200)})
+	ms, err := a.o.Chat.History(c.UserContext(), identity(c), store.HistoryQuery{Room: c.Params("id"), After: after, Before: before,
+		FromStart: c.Query("after") != "", Limit: queryInt(c, "limit", 50, 1, 200)})
 	if err != nil {
 		return a.Error(c, err)
 	}

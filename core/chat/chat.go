@@ -57,8 +57,8 @@ type Options struct {
 
 // Service implements room actions.
 type Service struct {
-	o     Options
-	rooms sync.Map // room id → *roomState
+	o      Options
+	rooms  sync.Map // room id → *roomState
 	typing sync.Map // session+room → last typing time (throttle)
 }
 

@@ -346,15 +346,16 @@ func (s *Service) SessionClosed(sub hub.Subscriber, rooms []string) {
 	})
 }
 
-// presence sends one frame to every session that shares a room with user,
-// each session once however many rooms they share.
+// presence sends one frame to every other user's session that shares a room
+// with user, each session once however many rooms they share. The user's own
+// sessions are skipped: they know.
 func (s *Service) presence(user string, rooms []string, status string) {
 	f := protocol.Frame{Type: protocol.TypePresence, User: user, Status: status}
 	frame := encode(&f)
 	seen := map[uint64]bool{}
 	for _, r := range rooms {
 		for _, sub := range s.o.Hub.RoomSessions(r) {
-			if !seen[sub.SessionID()] {
+			if !seen[sub.SessionID()] && sub.UserID() != user {
 				seen[sub.SessionID()] = true
 				sub.Enqueue(frame)
 			}

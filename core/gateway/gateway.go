@@ -66,8 +66,7 @@ type Gateway struct {
 	up       websocket.FastHTTPUpgrader
 	nextID   atomic.Uint64
 	draining atomic.Bool
-	sessions sync.Map // id → *session
-	wg       sync.WaitGroup
+	sessions sync.Map // id → *session; Drain waits for it to empty
 	origins  map[string]bool
 }
 
@@ -200,52 +199,98 @@ func (g *Gateway) Handler(c *fiber.Ctx) error {
 	if sn, ok := g.o.Auth.(seener); ok {
 		sn.Seen(c.UserContext(), id)
 	}
+	// Register the session before the 101 goes out: from the moment a
+	// client's handshake completes it receives every event of its rooms
+	// (a client that connects and then sees a send must get it).
+	s := newSession(g, id, g.nextID.Add(1))
+	if err := g.register(c.UserContext(), s); err != nil {
+		g.o.Logger.Error("open session", "user", id.UserID, "err", err)
+		return g.refuse(c, fiber.StatusServiceUnavailable, protocol.CodeUnavailable, "open_failed", "could not open the session; retry shortly")
+	}
 	err = g.up.Upgrade(c.Context(), func(conn *websocket.Conn) {
-		g.serve(conn, id, ip)
+		g.serve(s, conn)
 	})
 	if err != nil {
+		g.abandon(s)
 		return g.refuse(c, fiber.StatusBadRequest, protocol.CodeBadRequest, "bad_handshake", err.Error())
 	}
+	// fasthttp runs the hijack handler only if it could write the 101; if it
+	// never runs, nothing else would end the registered session.
+	time.AfterFunc(g.up.HandshakeTimeout, func() { g.abandon(s) })
 	if m := g.o.Metrics; m != nil {
 		m.Handshakes.WithLabelValues("ok").Inc()
 	}
 	return nil
 }
 
-func (g *Gateway) serve(conn *websocket.Conn, id auth.Identity, ip string) {
-	g.wg.Add(1)
-	defer g.wg.Done()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s := newSession(g, conn, id, g.nextID.Add(1))
+// register makes s a live session: counted for drain, subscribed to its
+// user's rooms, announced online.
+func (g *Gateway) register(ctx context.Context, s *session) error {
 	g.sessions.Store(s.id, s)
-	defer g.sessions.Delete(s.id)
 	// The session may have been revoked between the token check and now,
 	// when CloseSessions could not see this socket yet. Revocation marks
 	// the session before it closes sockets, and we registered before this
 	// check, so one of the two always catches it.
-	if rc, ok := g.o.Auth.(revocationChecker); ok && rc.Revoked(id.SessionID) {
+	if rc, ok := g.o.Auth.(revocationChecker); ok && rc.Revoked(s.ident.SessionID) {
 		s.shutdown(protocol.ReasonRevoked, websocket.ClosePolicyViolation, 0)
 	}
 	if m := g.o.Metrics; m != nil {
 		m.Connections.Inc()
-		defer m.Connections.Dec()
 	}
-	go s.writeLoop()
 	rooms, err := g.o.Chat.SessionOpened(ctx, s)
 	if err != nil {
-		g.o.Logger.Error("open session", "user", id.UserID, "err", err)
-		s.shutdown(protocol.ReasonShutdown, websocket.CloseInternalServerErr, 1000)
-	} else {
-		s.setRooms(rooms)
+		g.sessions.Delete(s.id)
+		if m := g.o.Metrics; m != nil {
+			m.Connections.Dec()
+		}
+		return err
 	}
-	if g.draining.Load() { // drain began between upgrade and registration
+	s.setRooms(rooms)
+	if g.draining.Load() { // drain began between the check in Handler and now
 		s.shutdown(protocol.ReasonShutdown, websocket.CloseGoingAway, g.reconnectAfter())
 	}
+	return nil
+}
+
+// unregister undoes register.
+func (g *Gateway) unregister(s *session) {
+	g.o.Chat.SessionClosed(s, s.roomList())
+	g.sessions.Delete(s.id)
+	if m := g.o.Metrics; m != nil {
+		m.Connections.Dec()
+	}
+}
+
+// abandon ends a session whose socket never arrived. It does nothing once
+// the session is attached.
+func (g *Gateway) abandon(s *session) {
+	if s.state.CompareAndSwap(statePending, stateAbandoned) {
+		s.stop()
+		g.unregister(s)
+	}
+}
+
+func (g *Gateway) serve(s *session, conn *websocket.Conn) {
+	if !s.state.CompareAndSwap(statePending, stateAttached) {
+		_ = conn.Close() // abandoned meanwhile
+		return
+	}
+	defer g.unregister(s)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s.attach(conn)
+	go s.writeLoop()
 	s.readLoop(ctx)
+	if s.isClosing() {
+		// A goodbye is queued (idle timeout, oversize frame, drain): let
+		// the writer put it on the wire before stopping it.
+		select {
+		case <-s.writerDone:
+		case <-time.After(s.g.o.WriteTimeout):
+		}
+	}
 	s.stop()
 	<-s.writerDone
-	g.o.Chat.SessionClosed(s, s.roomList())
 }
 
 func (g *Gateway) reconnectAfter() int64 {
@@ -261,16 +306,20 @@ func (g *Gateway) Drain(ctx context.Context) error {
 		v.(*session).shutdown(protocol.ReasonShutdown, websocket.CloseGoingAway, g.reconnectAfter())
 		return true
 	})
-	done := make(chan struct{})
-	go func() { g.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		// Force the stragglers.
-		g.sessions.Range(func(_, v any) bool { v.(*session).kill(); return true })
-		return errors.New("drain: sessions still open at deadline; closed them")
+	// Poll rather than use a WaitGroup: handshakes may still register
+	// sessions (which are then told goodbye) while Drain waits.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for g.Sessions() > 0 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			// Force the stragglers.
+			g.sessions.Range(func(_, v any) bool { v.(*session).kill(); return true })
+			return errors.New("drain: sessions still open at deadline; closed them")
+		}
 	}
+	return nil
 }
 
 // revocationChecker is implemented by authenticators that can revoke

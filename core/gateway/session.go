@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -25,12 +26,16 @@ import (
 // burst of N deliveries costs one write, not N.
 type session struct {
 	g     *Gateway
-	conn  *websocket.Conn
-	nc    net.Conn
 	ident auth.Identity
 	id    uint64
+	// state moves pending → attached (the hijack handler got the socket) or
+	// pending → abandoned (the 101 was never written); whoever moves it owns
+	// the cleanup.
+	state atomic.Int32
 
 	mu         sync.Mutex
+	conn       *websocket.Conn // nil until attached
+	nc         net.Conn
 	queue      [][]byte
 	spare      [][]byte
 	bytes      int
@@ -45,9 +50,24 @@ type session struct {
 	frames     ratelimit.Bucket // owned by the reader goroutine
 }
 
-func newSession(g *Gateway, conn *websocket.Conn, id auth.Identity, sid uint64) *session {
-	return &session{g: g, conn: conn, nc: conn.NetConn(), ident: id, id: sid,
+const (
+	statePending int32 = iota
+	stateAttached
+	stateAbandoned
+)
+
+func newSession(g *Gateway, id auth.Identity, sid uint64) *session {
+	return &session{g: g, ident: id, id: sid,
 		rooms: map[string]struct{}{}, notify: make(chan struct{}, 1), writerDone: make(chan struct{})}
+}
+
+// attach hands the session its socket once the upgrade is done. Frames
+// queued before (deliveries since registration, a drain's goodbye) are
+// written by the writer it starts.
+func (s *session) attach(conn *websocket.Conn) {
+	s.mu.Lock()
+	s.conn, s.nc = conn, conn.NetConn()
+	s.mu.Unlock()
 }
 
 // hub.Subscriber.
@@ -148,7 +168,19 @@ func (s *session) stop() {
 // kill closes the socket at once.
 func (s *session) kill() {
 	s.stop()
-	_ = s.nc.Close()
+	s.mu.Lock()
+	nc := s.nc
+	s.mu.Unlock()
+	if nc != nil {
+		_ = nc.Close()
+	}
+}
+
+// isClosing reports whether the session has said goodbye.
+func (s *session) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing || s.dead
 }
 
 // control queues a control frame (pong) ahead of nothing in particular; it
@@ -226,9 +258,13 @@ func (s *session) writeLoop() {
 	}
 }
 
+// extendDeadline pushes the idle deadline forward. It is throttled (a
+// syscall per frame would be wasted) by a fraction of the idle timeout, so
+// that a client that answers every ping is never closed as idle. After
+// goodbye the closing deadline stands: pings cannot hold a drain open.
 func (s *session) extendDeadline() {
 	now := time.Now()
-	if now.Sub(s.lastExtend) > time.Second {
+	if now.Sub(s.lastExtend) > min(time.Second, s.g.o.IdleTimeout/8) && !s.isClosing() {
 		s.lastExtend = now
 		_ = s.nc.SetReadDeadline(now.Add(s.g.o.IdleTimeout))
 	}
@@ -259,6 +295,11 @@ func (s *session) readLoop(ctx context.Context) {
 			}
 			return
 		}
+		if s.isClosing() {
+			// After goodbye only the client's close matters; frames that
+			// cross it are dropped, and the closing deadline stays put.
+			continue
+		}
 		s.extendDeadline()
 		if mt != websocket.TextMessage {
 			s.sendError("", chat.Errorf(protocol.CodeBadRequest, "binary frames are not part of protocol v1; send JSON text frames"))
@@ -268,14 +309,11 @@ func (s *session) readLoop(ctx context.Context) {
 	}
 }
 
+// sendErrorFrameAndClose queues an error and a goodbye; serve lets the
+// writer flush them before the session ends.
 func (s *session) sendErrorFrameAndClose(code, msg string, closeCode int) {
 	s.sendError("", chat.Errorf(code, "%s", msg))
 	s.shutdown(protocol.ReasonPolicy, closeCode, 0)
-	// Let the writer flush before the reader returns and stops it.
-	select {
-	case <-s.writerDone:
-	case <-time.After(time.Second):
-	}
 }
 
 func (s *session) setRooms(rooms []string) {
@@ -308,46 +346,85 @@ func (s *session) count(t string) {
 	}
 }
 
+// MaxRef is the longest ref a client may choose.
+const MaxRef = 128
+
+// decodeFrame turns one text frame into a ClientFrame and checks that it is
+// a frame of protocol v1 with the fields its type needs. It is pure (no
+// session state) so that it can be fuzzed. On error the returned frame
+// still carries the decoded ref (when it is acceptable) so that the error
+// reply can echo it.
+func decodeFrame(data []byte) (protocol.ClientFrame, *chat.Error) {
+	var f protocol.ClientFrame
+	if !utf8.Valid(data) {
+		return f, chat.Errorf(protocol.CodeBadRequest, "frame is not valid UTF-8")
+	}
+	if err := json.Unmarshal(data, &f); err != nil {
+		return protocol.ClientFrame{}, chat.Errorf(protocol.CodeBadRequest, "frame is not a JSON object of protocol v1: %v", err)
+	}
+	if string(f.Meta) == "null" {
+		f.Meta = nil // "meta": null means no meta
+	}
+	if len(f.Ref) > MaxRef {
+		f.Ref = ""
+		return f, chat.Errorf(protocol.CodeBadRequest, "ref is longer than %d bytes", MaxRef)
+	}
+	need := func(ok bool, what string) *chat.Error {
+		if ok {
+			return nil
+		}
+		return chat.Errorf(protocol.CodeBadRequest, "%s needs %s", f.Type, what)
+	}
+	var err *chat.Error
+	switch f.Type {
+	case protocol.TypeSend:
+		err = firstErr(need(f.Room != "", "room"), need(f.Text != nil, "text"))
+	case protocol.TypeEdit:
+		err = firstErr(need(f.Room != "", "room"), need(f.ID != "", "id"), need(f.Text != nil, "text"))
+	case protocol.TypeDelete, protocol.TypeReact:
+		err = firstErr(need(f.Room != "", "room"), need(f.ID != "", "id"))
+	case protocol.TypeJoin, protocol.TypeLeave, protocol.TypeSync, protocol.TypeTyping:
+		err = need(f.Room != "", "room")
+	case protocol.TypeRead:
+		err = firstErr(need(f.Room != "", "room"), need(f.Seq != nil, "seq"))
+	case protocol.TypePing:
+	case "":
+		err = chat.Errorf(protocol.CodeBadRequest, "frame has no type")
+	default:
+		err = chat.Errorf(protocol.CodeBadRequest, "unknown frame type %q", f.Type)
+	}
+	return f, err
+}
+
+func firstErr(errs ...*chat.Error) *chat.Error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
 // handle decodes and runs one client frame. Every failure becomes an error
 // frame that echoes ref; the connection stays up.
 func (s *session) handle(ctx context.Context, data []byte) {
-	if !utf8.Valid(data) {
+	f, derr := decodeFrame(data)
+	if f.Type == "" && derr != nil {
 		s.count("invalid")
-		s.sendError("", chat.Errorf(protocol.CodeBadRequest, "frame is not valid UTF-8"))
-		return
+	} else {
+		s.count(f.Type)
 	}
-	var f protocol.ClientFrame
-	if err := json.Unmarshal(data, &f); err != nil {
-		s.count("invalid")
-		s.sendError("", chat.Errorf(protocol.CodeBadRequest, "frame is not a JSON object of protocol v1: %v", err))
-		return
-	}
-	s.count(f.Type)
 	if r := s.g.o.FrameRate; !r.Unlimited() {
 		if ok, wait := s.frames.Take(r, time.Now()); !ok {
 			s.sendError(f.Ref, chat.RateLimited(wait, "more than %s frames on this connection", r))
 			return
 		}
 	}
-	if len(f.Ref) > 128 {
-		s.sendError("", chat.Errorf(protocol.CodeBadRequest, "ref is longer than 128 bytes"))
+	ref := f.Ref
+	if derr != nil {
+		s.sendError(ref, derr)
 		return
 	}
-	needRoom := func() bool {
-		if f.Room == "" {
-			s.sendError(f.Ref, chat.Errorf(protocol.CodeBadRequest, "%s needs room", f.Type))
-			return false
-		}
-		return true
-	}
-	needID := func() bool {
-		if f.ID == "" {
-			s.sendError(f.Ref, chat.Errorf(protocol.CodeBadRequest, "%s needs id", f.Type))
-			return false
-		}
-		return true
-	}
-	ref := f.Ref
 	ackOrError := func(a chat.Ack, err error) {
 		if err != nil {
 			s.sendError(ref, err)
@@ -359,41 +436,18 @@ func (s *session) handle(ctx context.Context, data []byte) {
 	id := s.ident
 	switch f.Type {
 	case protocol.TypeSend:
-		if !needRoom() {
-			return
-		}
-		if f.Text == nil {
-			s.sendError(ref, chat.Errorf(protocol.CodeBadRequest, "send needs text"))
-			return
-		}
 		s.g.o.Chat.Send(ctx, id, chat.SendRequest{Room: f.Room, Text: *f.Text, Thread: f.Thread, Ref: ref, Meta: f.Meta}, ackOrError)
 	case protocol.TypeEdit:
-		if !needRoom() || !needID() {
-			return
-		}
-		if f.Text == nil {
-			s.sendError(ref, chat.Errorf(protocol.CodeBadRequest, "edit needs text"))
-			return
-		}
 		s.g.o.Chat.Mutate(ctx, id, chat.MutateRequest{Kind: "edited", Room: f.Room, ID: f.ID, Text: *f.Text}, ackOrError)
 	case protocol.TypeDelete:
-		if !needRoom() || !needID() {
-			return
-		}
 		s.g.o.Chat.Mutate(ctx, id, chat.MutateRequest{Kind: "deleted", Room: f.Room, ID: f.ID}, ackOrError)
 	case protocol.TypeReact:
-		if !needRoom() || !needID() {
-			return
-		}
 		on := true
 		if f.On != nil {
 			on = *f.On
 		}
 		s.g.o.Chat.Mutate(ctx, id, chat.MutateRequest{Kind: "reaction", Room: f.Room, ID: f.ID, Emoji: f.Emoji, On: on}, ackOrError)
 	case protocol.TypeJoin:
-		if !needRoom() {
-			return
-		}
 		last, err := s.g.o.Chat.Join(ctx, id, f.Room)
 		if err != nil {
 			s.sendError(ref, err)
@@ -402,9 +456,6 @@ func (s *session) handle(ctx context.Context, data []byte) {
 		s.setRooms([]string{f.Room})
 		s.send(&protocol.Frame{Type: protocol.TypeAck, Ref: ref, Room: f.Room, Seq: last})
 	case protocol.TypeLeave:
-		if !needRoom() {
-			return
-		}
 		if err := s.g.o.Chat.Leave(ctx, id, f.Room); err != nil {
 			s.sendError(ref, err)
 			return
@@ -414,9 +465,6 @@ func (s *session) handle(ctx context.Context, data []byte) {
 		s.mu.Unlock()
 		s.send(&protocol.Frame{Type: protocol.TypeAck, Ref: ref, Room: f.Room})
 	case protocol.TypeSync:
-		if !needRoom() {
-			return
-		}
 		var after int64
 		if f.After != nil {
 			after = *f.After
@@ -426,26 +474,27 @@ func (s *session) handle(ctx context.Context, data []byte) {
 			s.sendError(ref, err)
 			return
 		}
+		// One reply must fit comfortably in the session's own queue, or a
+		// client syncing a room of large messages would be closed as a
+		// slow consumer: stop at a quarter of the byte bound and half the
+		// frame bound and let the client page on with more=true.
+		budget, maxFrames := s.g.o.QueueBytes/4, s.g.o.QueueFrames/2
 		for i := range evs {
 			ef := chat.EventFrame(&evs[i])
-			s.send(&ef)
+			b := chat.Encode(&ef)
+			if i > 0 && (len(b) > budget || i >= maxFrames) {
+				upto, more = evs[i-1].Seq, true
+				break
+			}
+			budget -= len(b)
+			s.Enqueue(b)
 		}
 		s.send(&protocol.Frame{Type: protocol.TypeSynced, Ref: ref, Room: f.Room, Upto: upto, More: more})
 	case protocol.TypeTyping:
-		if !needRoom() {
-			return
-		}
 		if err := s.g.o.Chat.Typing(ctx, id, s.id, f.Room); err != nil {
 			s.sendError(ref, err)
 		}
 	case protocol.TypeRead:
-		if !needRoom() {
-			return
-		}
-		if f.Seq == nil {
-			s.sendError(ref, chat.Errorf(protocol.CodeBadRequest, "read needs seq"))
-			return
-		}
 		if err := s.g.o.Chat.Read(ctx, id, f.Room, *f.Seq); err != nil {
 			s.sendError(ref, err)
 			return
@@ -453,9 +502,5 @@ func (s *session) handle(ctx context.Context, data []byte) {
 		s.send(&protocol.Frame{Type: protocol.TypeAck, Ref: ref, Room: f.Room, Seq: *f.Seq})
 	case protocol.TypePing:
 		s.send(&protocol.Frame{Type: protocol.TypePong, Ref: ref})
-	case "":
-		s.sendError(ref, chat.Errorf(protocol.CodeBadRequest, "frame has no type"))
-	default:
-		s.sendError(ref, chat.Errorf(protocol.CodeBadRequest, "unknown frame type %q", f.Type))
 	}
 }

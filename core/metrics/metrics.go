@@ -11,18 +11,18 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	Connections     prometheus.Gauge
-	Handshakes      *prometheus.CounterVec // result: ok, unauthorized, forbidden_origin, draining
-	FramesIn        *prometheus.CounterVec // type
-	FramesOut       prometheus.Counter
-	WriteBatches    prometheus.Counter
-	Messages        prometheus.Counter
-	Deliveries      prometheus.Counter
-	FanoutSeconds   prometheus.Histogram
-	CommitBatch     prometheus.Histogram
-	QueueDrops      prometheus.Counter
-	SlowConsumers   prometheus.Counter
-	ErrorsSent      *prometheus.CounterVec // code
+	Connections   prometheus.Gauge
+	Handshakes    *prometheus.CounterVec // result: ok, unauthorized, forbidden_origin, draining
+	FramesIn      *prometheus.CounterVec // type
+	FramesOut     prometheus.Counter
+	WriteBatches  prometheus.Counter
+	Messages      prometheus.Counter
+	Deliveries    prometheus.Counter
+	FanoutSeconds prometheus.Histogram
+	CommitBatch   prometheus.Histogram
+	QueueDrops    prometheus.Counter
+	SlowConsumers prometheus.Counter
+	ErrorsSent    *prometheus.CounterVec // code
 }
 
 // New registers the collectors (and Go/process collectors) on a fresh registry.

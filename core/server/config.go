@@ -29,11 +29,16 @@ type Config struct {
 	MaxFrame       int64
 	PingInterval   time.Duration
 	IdleTimeout    time.Duration
-	DrainTimeout   time.Duration
-	SQLiteSync     string
-	Registration   string
-	LogLevel       string
-	LogFormat      string
+	// QueueFrames and QueueBytes bound each session's outbound queue; a
+	// session over either is closed as a slow consumer.
+	QueueFrames  int
+	QueueBytes   int
+	WriteTimeout time.Duration
+	DrainTimeout time.Duration
+	SQLiteSync   string
+	Registration string
+	LogLevel     string
+	LogFormat    string
 
 	// Tokens and keys (see docs/operations.md, "Accounts, tokens and limits").
 	JWTAlg         string // EdDSA or RS256
@@ -67,7 +72,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Addr: "127.0.0.1:8080", DataDir: "./data", Plugins: "plugins.yaml", MaxFrame: 64 << 10,
-		PingInterval: 25 * time.Second, IdleTimeout: 60 * time.Second, DrainTimeout: 15 * time.Second,
+		PingInterval: 25 * time.Second, IdleTimeout: 60 * time.Second,
+		QueueFrames: 4096, QueueBytes: 4 << 20, WriteTimeout: 10 * time.Second, DrainTimeout: 15 * time.Second,
 		SQLiteSync: "full", Registration: "open", LogLevel: "info", LogFormat: "text",
 
 		JWTAlg: "EdDSA", AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour,
@@ -104,6 +110,9 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.Int64Var(&c.MaxFrame, "max-frame", c.MaxFrame, "largest client WebSocket frame in bytes")
 	fs.DurationVar(&c.PingInterval, "ping-interval", c.PingInterval, "server ping interval")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", c.IdleTimeout, "close sessions silent for this long")
+	fs.IntVar(&c.QueueFrames, "queue-frames", c.QueueFrames, "per-session outbound queue bound in frames (slow consumers over it are closed)")
+	fs.IntVar(&c.QueueBytes, "queue-bytes", c.QueueBytes, "per-session outbound queue bound in bytes")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "longest a single socket write may block")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "how long SIGTERM waits for sessions to close")
 	fs.StringVar(&c.SQLiteSync, "sqlite-sync", c.SQLiteSync, "SQLite synchronous mode: full or normal")
 	fs.StringVar(&c.Registration, "registration", c.Registration, "account registration: open, invite (needs an invite token) or closed (admins create accounts)")
@@ -173,6 +182,9 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	}
 	if c.Argon2Threads > 255 || c.Argon2Memory > 4<<20 || c.Argon2Time > 100 {
 		return c, fmt.Errorf("argon2 parameters t=%d m=%d p=%d are out of range (t ≤ 100, m ≤ 4 GiB, p ≤ 255)", c.Argon2Time, c.Argon2Memory, c.Argon2Threads)
+	}
+	if c.QueueFrames < 16 || c.QueueBytes < 64<<10 {
+		return c, fmt.Errorf("--queue-frames %d / --queue-bytes %d: at least 16 frames and 65536 bytes", c.QueueFrames, c.QueueBytes)
 	}
 	if c.MaxFrame < 1024 {
 		return c, fmt.Errorf("--max-frame %d: at least 1024", c.MaxFrame)

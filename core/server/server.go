@@ -103,7 +103,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	ch := chat.New(chat.Options{Store: st, Committer: com, Hub: h, Metrics: m, Logger: log, MessageLimit: lim.messages})
 	gw := gateway.New(gateway.Options{Chat: ch, Auth: au, Metrics: m, Logger: log, AllowedOrigins: cfg.AllowedOrigins,
 		MaxFrame: cfg.MaxFrame, PingInterval: cfg.PingInterval, IdleTimeout: cfg.IdleTimeout,
-		HandshakeLimit: lim.api.IP, FrameRate: lim.frames, ClientIP: ips.IP})
+		HandshakeLimit: lim.api.IP, FrameRate: lim.frames, ClientIP: ips.IP,
+		QueueFrames: cfg.QueueFrames, QueueBytes: cfg.QueueBytes, WriteTimeout: cfg.WriteTimeout})
 	// Revoked sessions (here or, via the database poll, on another node)
 	// lose their live WebSockets at once.
 	au.OnRevoke(func(rs []auth.Revocation) {
@@ -119,11 +120,15 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	a := api.New(api.Options{Chat: ch, Auth: au, Store: st, Metrics: m, Logger: log, Limits: lim.api, ClientIP: ips.IP})
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
-		UnescapePath:          true,
-		BodyLimit:             1 << 20,
-		ReadBufferSize:        8192,
-		ReadTimeout:           30 * time.Second,
-		IdleTimeout:           120 * time.Second,
+		// Values from c.Params, c.Query and c.Get outlive the request (the
+		// send path publishes after the REST handler returned), so they
+		// must not alias fasthttp's reused buffers.
+		Immutable:      true,
+		UnescapePath:   true,
+		BodyLimit:      1 << 20,
+		ReadBufferSize: 8192,
+		ReadTimeout:    30 * time.Second,
+		IdleTimeout:    120 * time.Second,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			return a.Error(c, err)
 		},
@@ -151,6 +156,9 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 	}
 	return c.JSON(fiber.Map{"status": "ready"})
 }
+
+// Metrics exposes the server's collectors.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // App exposes the fiber app (for adding routes, e.g. the admin console).
 func (s *Server) App() *fiber.App { return s.app }
@@ -187,9 +195,11 @@ func (s *Server) Listen() (net.Addr, error) {
 	return ln.Addr(), nil
 }
 
-// Serve runs until ctx ends, then drains: the listener closes, /readyz turns
-// 503, every session gets goodbye{shutdown} after its queue is flushed, the
-// committer finishes queued writes, and the database closes.
+// Serve runs until ctx ends, then drains: /readyz and new WebSocket
+// handshakes turn 503 (the listener stays open so that load balancers see
+// it), every session gets goodbye{shutdown} after its queue is flushed, the
+// listener closes, the committer finishes queued writes, and the database
+// closes.
 func (s *Server) Serve(ctx context.Context) error {
 	if s.ln == nil {
 		if _, err := s.Listen(); err != nil {
@@ -212,7 +222,6 @@ func (s *Server) Shutdown() error {
 	s.log.Info("draining", "sessions", s.gw.Sessions())
 	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	defer cancel()
-	_ = s.ln.Close() // stop accepting
 	derr := s.gw.Drain(dctx)
 	if err := s.app.ShutdownWithTimeout(2 * time.Second); err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, net.ErrClosed) {
 		s.log.Warn("http shutdown", "err", err)

@@ -6,11 +6,13 @@ package servertest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -96,10 +98,12 @@ func PostgresDSN(t testing.TB) string {
 type Env struct {
 	Server *server.Server
 	Config server.Config
-	URL    string // http://127.0.0.1:port
-	WSURL  string // ws://127.0.0.1:port/v1/ws
-	cancel context.CancelFunc
-	done   chan error
+	URL    string // http://127.0.0.1:port (https:// with TLS)
+	WSURL  string // ws://127.0.0.1:port/v1/ws (wss:// with TLS)
+	// ClientTLS is Options.ClientTLS: what NewUser and Dial trust.
+	ClientTLS *tls.Config
+	cancel    context.CancelFunc
+	done      chan error
 }
 
 // Options tweak the server a test starts.
@@ -114,6 +118,9 @@ type Options struct {
 	// with --rate-limits=off) because most tests register and send faster
 	// than the production defaults allow; tests of the limits turn them on.
 	RateLimits bool
+	// ClientTLS is the client side of a TLS server (Config sets TLSCert):
+	// NewUser and Dial use it.
+	ClientTLS *tls.Config
 }
 
 // Start runs a server until the test ends.
@@ -154,7 +161,12 @@ func Start(t testing.TB, o Options) *Env {
 		cancel()
 		t.Fatalf("listen: %v", err)
 	}
-	e := &Env{Server: srv, Config: cfg, URL: "http://" + addr.String(), WSURL: "ws://" + addr.String() + "/v1/ws", cancel: cancel, done: make(chan error, 1)}
+	scheme := "http"
+	if cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	e := &Env{Server: srv, Config: cfg, URL: scheme + "://" + addr.String(), ClientTLS: o.ClientTLS, cancel: cancel, done: make(chan error, 1)}
+	e.WSURL = (&client.API{Base: e.URL}).WSURL()
 	go func() { e.done <- srv.Serve(ctx) }()
 	t.Cleanup(func() { e.Stop() })
 	return e
@@ -181,7 +193,7 @@ type User struct {
 func (e *Env) NewUser(t testing.TB, name string) User {
 	t.Helper()
 	ctx := context.Background()
-	a := &client.API{Base: e.URL}
+	a := e.API()
 	u, err := a.Register(ctx, name, "password-"+name, "")
 	if err != nil {
 		t.Fatalf("register %s: %v", name, err)
@@ -193,12 +205,21 @@ func (e *Env) NewUser(t testing.TB, name string) User {
 	return User{User: u, API: a, Token: tok.AccessToken}
 }
 
+// API returns an unauthenticated REST client for the server.
+func (e *Env) API() *client.API {
+	a := &client.API{Base: e.URL}
+	if e.ClientTLS != nil {
+		a.HTTP = &http.Client{Transport: &http.Transport{TLSClientConfig: e.ClientTLS}}
+	}
+	return a
+}
+
 // Dial opens a WebSocket session for u, closed when the test ends.
 func (e *Env) Dial(t testing.TB, u User) *client.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, e.WSURL, client.Options{Token: u.Token})
+	c, err := client.Dial(ctx, e.WSURL, client.Options{Token: u.Token, TLSConfig: e.ClientTLS})
 	if err != nil {
 		t.Fatalf("dial as %s: %v", u.Username, err)
 	}

@@ -64,7 +64,7 @@ type CommitterOptions struct {
 	// MaxBatch caps the ops in one transaction. Default 512.
 	MaxBatch int
 	// Queue is the submit queue length; Submit blocks when it is full. Default 4096.
-	Queue int
+	Queue  int
 	Logger *slog.Logger
 	// OnBatch observes each committed batch's size (for metrics). Optional.
 	OnBatch func(n int)
@@ -74,13 +74,13 @@ type CommitterOptions struct {
 // commit). One goroutine writes; a second publishes results in commit order,
 // so the next transaction overlaps with fan-out of the previous one.
 type Committer struct {
-	s       *Store
-	opts    CommitterOptions
-	in      chan *Op
-	out     chan []doneOp
-	mu      sync.RWMutex
-	closed  bool
-	wg      sync.WaitGroup
+	s      *Store
+	opts   CommitterOptions
+	in     chan *Op
+	out    chan []doneOp
+	mu     sync.RWMutex
+	closed bool
+	wg     sync.WaitGroup
 }
 
 type doneOp struct {

@@ -189,7 +189,10 @@ func (s *Store) LastSeq(ctx context.Context, room string) (int64, error) {
 type HistoryQuery struct {
 	Room          string
 	After, Before int64 // exclusive bounds; 0 means unbounded
-	Limit         int
+	// FromStart pages forward from After even when After is 0 (the oldest
+	// messages first); otherwise no After means the newest page.
+	FromStart bool
+	Limit     int
 }
 
 // History returns messages in ascending seq. With only Before set it returns
@@ -203,7 +206,7 @@ func (s *Store) History(ctx context.Context, q HistoryQuery) ([]Message, error) 
 	if q.Before > 0 {
 		db = db.Where("seq < ?", q.Before)
 	}
-	desc := q.After == 0 // no lower bound: newest first, then reverse
+	desc := q.After == 0 && !q.FromStart // no lower bound: newest first, then reverse
 	if desc {
 		db = db.Order("seq DESC")
 	} else {

@@ -192,7 +192,9 @@ func (a *API) PostMessage(ctx context.Context, room, text string) (protocol.Fram
 	return f, a.Do(ctx, http.MethodPost, "/v1/rooms/"+url.PathEscape(room)+"/messages", map[string]string{"text": text}, &f)
 }
 
-// History lists messages of a room by seq window (0 = unbounded).
+// History lists messages of a room by seq window (0 = unbounded): with
+// after > 0 the oldest messages after it, else the newest (before before).
+// HistoryFrom pages forward from the very start.
 func (a *API) History(ctx context.Context, room string, after, before int64, limit int) ([]protocol.Message, error) {
 	q := url.Values{}
 	if after > 0 {
@@ -201,6 +203,20 @@ func (a *API) History(ctx context.Context, room string, after, before int64, lim
 	if before > 0 {
 		q.Set("before", strconv.FormatInt(before, 10))
 	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var out struct {
+		Messages []protocol.Message `json:"messages"`
+	}
+	return out.Messages, a.Do(ctx, http.MethodGet, "/v1/rooms/"+url.PathEscape(room)+"/messages?"+q.Encode(), nil, &out)
+}
+
+// HistoryFrom lists up to limit messages with seq > after in ascending
+// order, including from the start of the room (after = 0).
+func (a *API) HistoryFrom(ctx context.Context, room string, after int64, limit int) ([]protocol.Message, error) {
+	q := url.Values{}
+	q.Set("after", strconv.FormatInt(after, 10))
 	if limit > 0 {
 		q.Set("limit", strconv.Itoa(limit))
 	}

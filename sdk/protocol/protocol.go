@@ -117,16 +117,16 @@ type Frame struct {
 
 // Message is a stored message as REST returns it.
 type Message struct {
-	ID        string          `json:"id"`
-	Room      string          `json:"room"`
-	Seq       int64           `json:"seq"`
-	From      string          `json:"from"`
-	Text      string          `json:"text"`
-	Thread    string          `json:"thread,omitempty"`
-	Meta      json.RawMessage `json:"meta,omitempty"`
-	TS        int64           `json:"ts"`
-	EditedTS  int64           `json:"edited_ts,omitempty"`
-	Deleted   bool            `json:"deleted,omitempty"`
+	ID        string              `json:"id"`
+	Room      string              `json:"room"`
+	Seq       int64               `json:"seq"`
+	From      string              `json:"from"`
+	Text      string              `json:"text"`
+	Thread    string              `json:"thread,omitempty"`
+	Meta      json.RawMessage     `json:"meta,omitempty"`
+	TS        int64               `json:"ts"`
+	EditedTS  int64               `json:"edited_ts,omitempty"`
+	Deleted   bool                `json:"deleted,omitempty"`
 	Reactions map[string][]string `json:"reactions,omitempty"`
 }
 
