@@ -297,8 +297,23 @@ func (a *API) listSpaces(c *fiber.Ctx) error {
 	if err != nil {
 		return a.Error(c, err)
 	}
-	return c.JSON(fiber.Map{"spaces": sps})
+	out := make([]spaceView, len(sps))
+	for i, sp := range sps {
+		out[i] = spaceOut(sp)
+	}
+	return c.JSON(fiber.Map{"spaces": out})
 }
+
+// spaceView is the public shape of a space (snake_case like every other
+// body; store.Space has no JSON tags).
+type spaceView struct {
+	ID        string `json:"id"`
+	Org       string `json:"org"`
+	Name      string `json:"name"`
+	CreatedAt int64  `json:"created_at"`
+}
+
+func spaceOut(sp store.Space) spaceView { return spaceView{sp.ID, sp.OrgID, sp.Name, sp.CreatedAt} }
 
 func (a *API) createSpace(c *fiber.Ctx) error {
 	if identity(c).Role != "superadmin" {
@@ -317,7 +332,7 @@ func (a *API) createSpace(c *fiber.Ctx) error {
 	if err := a.o.Store.CreateSpace(c.UserContext(), &sp); err != nil {
 		return a.Error(c, err)
 	}
-	return c.Status(fiber.StatusCreated).JSON(sp)
+	return c.Status(fiber.StatusCreated).JSON(spaceOut(sp))
 }
 
 type roomView struct {

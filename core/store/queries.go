@@ -83,12 +83,9 @@ func escapeLike(s string) string {
 // CreateRoom inserts a room and its initial members in one transaction. A
 // direct room whose DirectKey exists already returns that room and ErrConflict.
 func (s *Store) CreateRoom(ctx context.Context, r *Room, members []Member) error {
-	return s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(r).Error; err != nil {
 			if isUniqueViolation(err) && r.DirectKey != nil {
-				if e := tx.Where("direct_key = ?", *r.DirectKey).Take(r).Error; e != nil {
-					return e
-				}
 				return ErrConflict
 			}
 			return err
@@ -98,6 +95,17 @@ func (s *Store) CreateRoom(ctx context.Context, r *Room, members []Member) error
 		}
 		return nil
 	})
+	if errors.Is(err, ErrConflict) {
+		// Look the existing room up outside the failed transaction (Postgres
+		// refuses statements in an aborted one) and into a fresh value: r
+		// already has its new ID, which gorm would add to the condition.
+		var existing Room
+		if e := s.DB.WithContext(ctx).Where("direct_key = ?", *r.DirectKey).Take(&existing).Error; e != nil {
+			return fmt.Errorf("load existing direct room %s: %w", *r.DirectKey, e)
+		}
+		*r = existing
+	}
+	return err
 }
 
 // RoomByID loads a room.
