@@ -6,7 +6,9 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,6 +47,12 @@ type Conn struct {
 
 	wmu     sync.Mutex
 	nextRef atomic.Uint64
+	// refPrefix makes generated refs unique across connections: the server
+	// keeps a send's ref as its idempotency key for good (per user and
+	// room), so a counter that restarted with every connection would make a
+	// reconnected client's sends "duplicates" of its earlier ones.
+	refPrefix string
+
 	pmu     sync.Mutex
 	pending map[string]chan protocol.Frame
 	syncs   map[string]*syncCollector
@@ -117,7 +125,13 @@ func Dial(ctx context.Context, url string, o Options) (*Conn, error) {
 		ws.Close()
 		return nil, fmt.Errorf("dial %s: server did not select subprotocol %s", url, protocol.Subprotocol)
 	}
-	c := &Conn{url: url, opts: o, ws: ws, pending: map[string]chan protocol.Frame{}, syncs: map[string]*syncCollector{},
+	rb := make([]byte, 8)
+	if _, err := rand.Read(rb); err != nil {
+		ws.Close()
+		return nil, fmt.Errorf("dial %s: ref prefix: %w", url, err)
+	}
+	c := &Conn{url: url, opts: o, ws: ws, refPrefix: "c" + hex.EncodeToString(rb) + "-",
+		pending: map[string]chan protocol.Frame{}, syncs: map[string]*syncCollector{},
 		last: map[string]int64{}, events: make(chan protocol.Frame, o.Events), done: make(chan struct{})}
 	go c.readLoop()
 	return c, nil
@@ -254,7 +268,7 @@ func (c *Conn) Write(f protocol.ClientFrame) error {
 // that echoes it. An error frame becomes *Error.
 func (c *Conn) Call(ctx context.Context, f protocol.ClientFrame) (protocol.Frame, error) {
 	if f.Ref == "" {
-		f.Ref = "c" + strconv.FormatUint(c.nextRef.Add(1), 10)
+		f.Ref = c.refPrefix + strconv.FormatUint(c.nextRef.Add(1), 10)
 	}
 	ch := make(chan protocol.Frame, 1)
 	c.pmu.Lock()
