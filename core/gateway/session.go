@@ -165,13 +165,18 @@ func (s *session) stop() {
 	s.wake()
 }
 
-// kill closes the socket at once.
+// kill closes the socket at once. fasthttp ignores Close on a hijacked
+// connection until the handler returns, so expired deadlines are what
+// actually unblock the reader (which ends the handler) and a stuck write.
 func (s *session) kill() {
 	s.stop()
 	s.mu.Lock()
 	nc := s.nc
 	s.mu.Unlock()
 	if nc != nil {
+		now := time.Now()
+		_ = nc.SetReadDeadline(now)
+		_ = nc.SetWriteDeadline(now)
 		_ = nc.Close()
 	}
 }
