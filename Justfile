@@ -22,3 +22,17 @@ lint:
 # Fuzz the frame decoder for a while.
 fuzz TIME="60s":
     go test ./core/gateway -run NONE -fuzz FuzzClientFrame -fuzztime {{TIME}}
+
+# Regenerate the plugin contract's Go code (needs Debian's protobuf-compiler;
+# the Go generators are pinned as tools in go.mod).
+proto:
+    protoc -I sdk/proto \
+      --plugin=protoc-gen-go="$(go tool -n protoc-gen-go)" \
+      --plugin=protoc-gen-go-grpc="$(go tool -n protoc-gen-go-grpc)" \
+      --go_out=sdk/proto --go_opt=paths=source_relative \
+      --go-grpc_out=sdk/proto --go-grpc_opt=paths=source_relative \
+      sdk/proto/pluginv1/plugin.proto
+
+# Plugin hook round trip (docs/benchmarks.md, "Plugin hook round trip").
+bench-plugins:
+    go test ./core/pluginhost -run NONE -bench MessageWillBePosted -benchtime 20000x -count 3

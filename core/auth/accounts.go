@@ -94,7 +94,9 @@ func (s *Service) createUser(ctx context.Context, req RegisterRequest, role stri
 		if u.Role == "" {
 			u.Role = "member"
 			var n int64
-			if err := tx.Model(&store.User{}).Count(&n).Error; err != nil {
+			// Plugin bots (role bot) are not people: the first person is
+			// still the first account.
+			if err := tx.Model(&store.User{}).Where("role <> ?", "bot").Count(&n).Error; err != nil {
 				return err
 			}
 			if n == 0 {
@@ -187,9 +189,18 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Tokens, error) {
 		return Tokens{}, ErrInvalidCredentials
 	}
 	s.lock.succeed(acctKey)
+	if s.o.Hooks != nil {
+		if err := s.o.Hooks.UserWillLogIn(ctx, u, req.Device.Name); err != nil {
+			s.o.Logger.Info("login refused by a plugin", "user", u.ID, "ip", req.IP, "err", err)
+			return Tokens{}, err
+		}
+	}
 	t, err := s.openSession(ctx, u, req)
 	if err == nil {
 		s.o.Logger.Info("login", "user", u.ID, "session", t.SessionID, "device", t.DeviceID, "ip", req.IP)
+		if s.o.Hooks != nil {
+			s.o.Hooks.UserHasLoggedIn(u, req.Device.Name)
+		}
 	}
 	return t, err
 }

@@ -102,6 +102,16 @@ type Options struct {
 	Logger         *slog.Logger
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Hooks, when set, lets plugins refuse or observe password logins.
+	Hooks LoginHooks
+}
+
+// LoginHooks is the plugin host's seam into logins. UserWillLogIn runs after
+// the password matched and before a session opens; its error (shown to the
+// caller) refuses the login. UserHasLoggedIn runs after and must not block.
+type LoginHooks interface {
+	UserWillLogIn(ctx context.Context, u store.User, device string) error
+	UserHasLoggedIn(u store.User, device string)
 }
 
 // leeway is the clock skew tolerated on exp/nbf/iat.

@@ -29,13 +29,48 @@ type Draft struct {
 	Meta                       json.RawMessage
 }
 
-// Hooks lets the plugin host take part in the send path. The zero value of
-// Options uses no hooks.
+// Hooks lets the plugin host take part in room actions without chat knowing
+// anything about plugins. "Will" methods run on the request path and refuse
+// with an *Error; "Has" methods run after commit and must not block. The
+// zero value of Options uses no hooks.
 type Hooks interface {
 	// MessageWillBePosted may modify d or return an *Error to reject it.
 	MessageWillBePosted(ctx context.Context, d *Draft) error
-	// MessageHasBeenPosted runs after commit; it must not block.
+	// MessageHasBeenPosted runs after commit and fan-out.
 	MessageHasBeenPosted(ev store.Event)
+	// MessageWillBeUpdated may change e.Text or return an *Error.
+	MessageWillBeUpdated(ctx context.Context, e *EditDraft) error
+	// MessageHasBeenUpdated and MessageHasBeenDeleted run after commit.
+	MessageHasBeenUpdated(ev store.Event)
+	MessageHasBeenDeleted(ev store.Event)
+	// UserHasJoinedRoom and UserHasLeftRoom run after the membership changed.
+	UserHasJoinedRoom(user, room string)
+	UserHasLeftRoom(user, room string)
+	// SessionOpened and SessionClosed bracket a WebSocket session.
+	SessionOpened(user string, session uint64)
+	SessionClosed(user string, session uint64)
+	// ExecuteCommand runs a slash command. ok is false when no plugin
+	// registered c.Trigger; err is an *Error the sender sees.
+	ExecuteCommand(ctx context.Context, c Command) (reply CommandReply, ok bool, err error)
+}
+
+// EditDraft is an edit about to be committed. Hooks may change Text.
+type EditDraft struct {
+	Room, ID, Editor, Text string
+}
+
+// Command is a slash command a member sent to a room: "/hello big world" has
+// Trigger "hello" and Args "big world".
+type Command struct {
+	Trigger, Args, User, Room string
+}
+
+// CommandReply is a command's answer, posted to the room as From when InRoom,
+// otherwise returned to the sender only (in its ack).
+type CommandReply struct {
+	Text   string
+	From   string
+	InRoom bool
 }
 
 // Options configures a Service.
@@ -194,11 +229,18 @@ type Ack struct {
 	Seq       int64
 	TS        int64
 	Duplicate bool
+	// Reply is set when the send was a slash command: its answer.
+	Reply *CommandReply
 }
 
 // Frame renders the ack for ref.
 func (a Ack) Frame(ref string) protocol.Frame {
-	return protocol.Frame{Type: protocol.TypeAck, Ref: ref, Room: a.Room, ID: a.ID, Seq: a.Seq, TS: a.TS, Duplicate: a.Duplicate}
+	f := protocol.Frame{Type: protocol.TypeAck, Ref: ref, Room: a.Room, ID: a.ID, Seq: a.Seq, TS: a.TS, Duplicate: a.Duplicate}
+	if a.Reply != nil {
+		t := a.Reply.Text
+		f.Text, f.From = &t, a.Reply.From
+	}
+	return f
 }
 
 // SendRequest is a new message.
@@ -209,12 +251,27 @@ type SendRequest struct {
 
 // Send validates, runs hooks, commits and publishes a message. done runs
 // exactly once: with the ack after commit (before fan-out) or with an error.
-// Send itself returns quickly; it blocks only under back-pressure.
+// Send itself returns quickly; it blocks only under back-pressure (and for
+// the duration of MessageWillBePosted hooks, which have deadlines).
+//
+// Text starting with "/" is a slash command when hooks are set: it is routed
+// to the plugin that registered it and never stored; "//" sends the text
+// with one slash removed.
 func (s *Service) Send(ctx context.Context, id auth.Identity, req SendRequest, done func(Ack, error)) {
 	if err := s.allowMessage(id); err != nil {
 		done(Ack{}, err)
 		return
 	}
+	s.send(ctx, id.UserID, true, req, done)
+}
+
+// SendAs posts as user without a membership check (plugin bots). Hooks run
+// as for Send; slash commands are not interpreted.
+func (s *Service) SendAs(ctx context.Context, user string, req SendRequest, done func(Ack, error)) {
+	s.send(ctx, user, false, req, done)
+}
+
+func (s *Service) send(ctx context.Context, user string, asMember bool, req SendRequest, done func(Ack, error)) {
 	if err := s.checkText(req.Text); err != nil {
 		done(Ack{}, err)
 		return
@@ -233,11 +290,24 @@ func (s *Service) Send(ctx context.Context, id auth.Identity, req SendRequest, d
 			return
 		}
 	}
-	if _, err := s.member(ctx, req.Room, id.UserID); err != nil {
+	if asMember {
+		if _, err := s.member(ctx, req.Room, user); err != nil {
+			done(Ack{}, err)
+			return
+		}
+	} else if _, err := s.state(ctx, req.Room); err != nil {
 		done(Ack{}, err)
 		return
 	}
-	d := Draft{Room: req.Room, Sender: id.UserID, Text: req.Text, Thread: req.Thread, Meta: req.Meta}
+	if asMember && s.o.Hooks != nil && strings.HasPrefix(req.Text, "/") {
+		if strings.HasPrefix(req.Text, "//") {
+			req.Text = req.Text[1:]
+		} else {
+			s.command(ctx, user, req, done)
+			return
+		}
+	}
+	d := Draft{Room: req.Room, Sender: user, Text: req.Text, Thread: req.Thread, Meta: req.Meta}
 	if s.o.Hooks != nil {
 		if err := s.o.Hooks.MessageWillBePosted(ctx, &d); err != nil {
 			done(Ack{}, err)
@@ -249,7 +319,7 @@ func (s *Service) Send(ctx context.Context, id auth.Identity, req SendRequest, d
 		}
 	}
 	mid, _ := uuid.NewV7()
-	op := &store.Op{Kind: store.EventMessage, RoomID: req.Room, Actor: id.UserID, MessageID: mid.String(),
+	op := &store.Op{Kind: store.EventMessage, RoomID: req.Room, Actor: user, MessageID: mid.String(),
 		Ref: req.Ref, Text: d.Text, ThreadID: d.Thread, Meta: string(d.Meta)}
 	op.Done = func(r store.Result) {
 		if r.Err != nil {
@@ -267,6 +337,36 @@ func (s *Service) Send(ctx context.Context, id auth.Identity, req SendRequest, d
 	if err := s.o.Committer.Submit(ctx, op); err != nil {
 		done(Ack{}, AsError(err))
 	}
+}
+
+// command runs a slash command; an in-room reply is posted as the plugin's
+// bot and the sender's ack carries that message's id and seq.
+func (s *Service) command(ctx context.Context, user string, req SendRequest, done func(Ack, error)) {
+	line := strings.TrimSpace(req.Text[1:])
+	trigger, args, _ := strings.Cut(line, " ")
+	if i := strings.IndexAny(trigger, "\t\n"); i >= 0 {
+		trigger, args = trigger[:i], trigger[i+1:]+" "+args
+	}
+	c := Command{Trigger: trigger, Args: strings.TrimSpace(args), User: user, Room: req.Room}
+	reply, ok, err := s.o.Hooks.ExecuteCommand(ctx, c)
+	if err != nil {
+		done(Ack{}, err)
+		return
+	}
+	if !ok {
+		done(Ack{}, Errorf(protocol.CodeNotFound, "no command /%s here; start with // to send text beginning with /", trigger))
+		return
+	}
+	if !reply.InRoom || strings.TrimSpace(reply.Text) == "" {
+		done(Ack{Room: req.Room, Reply: &reply}, nil)
+		return
+	}
+	s.SendAs(ctx, reply.From, SendRequest{Room: req.Room, Text: reply.Text, Thread: req.Thread}, func(a Ack, err error) {
+		if err == nil {
+			a.Reply = &reply
+		}
+		done(a, err)
+	})
 }
 
 func (s *Service) checkText(t string) error {
@@ -340,6 +440,18 @@ func (s *Service) Mutate(ctx context.Context, id auth.Identity, req MutateReques
 	st.mu.RLock()
 	role := st.members[id.UserID]
 	st.mu.RUnlock()
+	if req.Kind == store.EventEdited && s.o.Hooks != nil {
+		e := EditDraft{Room: req.Room, ID: req.ID, Editor: id.UserID, Text: req.Text}
+		if err := s.o.Hooks.MessageWillBeUpdated(ctx, &e); err != nil {
+			done(Ack{}, err)
+			return
+		}
+		if err := s.checkText(e.Text); err != nil {
+			done(Ack{}, err)
+			return
+		}
+		req.Text = e.Text
+	}
 	op := &store.Op{Kind: req.Kind, RoomID: req.Room, Actor: id.UserID, Target: req.ID, Text: req.Text,
 		Emoji: req.Emoji, On: req.On, Privileged: req.Kind == store.EventDeleted && (role == "owner" || id.Role == "superadmin")}
 	op.Done = func(r store.Result) {
@@ -350,6 +462,14 @@ func (s *Service) Mutate(ctx context.Context, id auth.Identity, req MutateReques
 		done(Ack{Room: req.Room, ID: req.ID, Seq: r.Event.Seq, TS: r.Event.At}, nil)
 		if !r.NoChange {
 			s.publish(&r.Event)
+			if s.o.Hooks != nil {
+				switch r.Event.Kind {
+				case store.EventEdited:
+					s.o.Hooks.MessageHasBeenUpdated(r.Event)
+				case store.EventDeleted:
+					s.o.Hooks.MessageHasBeenDeleted(r.Event)
+				}
+			}
 		}
 	}
 	if err := s.o.Committer.Submit(ctx, op); err != nil {

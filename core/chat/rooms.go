@@ -155,6 +155,9 @@ func (s *Service) Join(ctx context.Context, id auth.Identity, room string) (int6
 		st.mu.Unlock()
 		f := protocol.Frame{Type: protocol.TypeJoined, Room: room, User: id.UserID}
 		s.o.Hub.Publish(room, encode(&f), 0)
+		if s.o.Hooks != nil {
+			s.o.Hooks.UserHasJoinedRoom(id.UserID, room)
+		}
 	}
 	s.o.Hub.SubscribeUser(room, id.UserID)
 	return s.o.Store.LastSeq(ctx, room)
@@ -187,6 +190,9 @@ func (s *Service) AddMember(ctx context.Context, id auth.Identity, room, user st
 		s.o.Hub.SubscribeUser(room, u.ID)
 		f := protocol.Frame{Type: protocol.TypeJoined, Room: room, User: u.ID}
 		s.o.Hub.Publish(room, encode(&f), 0)
+		if s.o.Hooks != nil {
+			s.o.Hooks.UserHasJoinedRoom(u.ID, room)
+		}
 	}
 	return u, nil
 }
@@ -220,6 +226,9 @@ func (s *Service) RemoveMember(ctx context.Context, id auth.Identity, room, user
 	frame := encode(&f)
 	s.o.Hub.Publish(room, frame, 0)
 	s.o.Hub.SendUser(user, frame)
+	if s.o.Hooks != nil {
+		s.o.Hooks.UserHasLeftRoom(user, room)
+	}
 	return nil
 }
 
@@ -329,6 +338,9 @@ func (s *Service) SessionOpened(ctx context.Context, sub hub.Subscriber) ([]stri
 	if s.o.Hub.Connect(sub) == 1 {
 		s.presence(sub.UserID(), ids, "online")
 	}
+	if s.o.Hooks != nil {
+		s.o.Hooks.SessionOpened(sub.UserID(), sub.SessionID())
+	}
 	return ids, nil
 }
 
@@ -337,6 +349,9 @@ func (s *Service) SessionOpened(ctx context.Context, sub hub.Subscriber) ([]stri
 func (s *Service) SessionClosed(sub hub.Subscriber, rooms []string) {
 	if s.o.Hub.Disconnect(sub, rooms) == 0 {
 		s.presence(sub.UserID(), rooms, "offline")
+	}
+	if s.o.Hooks != nil {
+		s.o.Hooks.SessionClosed(sub.UserID(), sub.SessionID())
 	}
 	s.typing.Range(func(k, _ any) bool {
 		if k.(typingKey).session == sub.SessionID() {

@@ -23,6 +23,16 @@ type Metrics struct {
 	QueueDrops    prometheus.Counter
 	SlowConsumers prometheus.Counter
 	ErrorsSent    *prometheus.CounterVec // code
+
+	// Plugins, labelled by plugin id and hook name.
+	PluginCalls    *prometheus.CounterVec   // plugin, hook
+	PluginErrors   *prometheus.CounterVec   // plugin, hook
+	PluginTimeouts *prometheus.CounterVec   // plugin, hook
+	PluginSeconds  *prometheus.HistogramVec // plugin, hook
+	PluginBreaker  *prometheus.GaugeVec     // plugin, hook: 0 closed, 1 half-open, 2 open
+	PluginRestarts *prometheus.CounterVec   // plugin
+	PluginUp       *prometheus.GaugeVec     // plugin
+	PluginDenied   *prometheus.CounterVec   // plugin, capability
 }
 
 // New registers the collectors (and Go/process collectors) on a fresh registry.
@@ -47,9 +57,27 @@ func New() *Metrics {
 		SlowConsumers: prometheus.NewCounter(prometheus.CounterOpts{Name: "unhidra_ws_slow_consumers_total", Help: "Sessions closed as slow consumers."}),
 		ErrorsSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_errors_total",
 			Help: "Error frames and REST errors sent, by code."}, []string{"code"}),
+		PluginCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_plugin_hook_calls_total",
+			Help: "Hook calls made to plugins (including bypassed ones), by plugin and hook."}, []string{"plugin", "hook"}),
+		PluginErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_plugin_hook_errors_total",
+			Help: "Hook calls that failed (error, timeout, unavailable, bypassed by the breaker, invalid answer)."}, []string{"plugin", "hook"}),
+		PluginTimeouts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_plugin_hook_timeouts_total",
+			Help: "Hook calls that missed their deadline."}, []string{"plugin", "hook"}),
+		PluginSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "unhidra_plugin_hook_seconds",
+			Help: "Hook round-trip latency.", Buckets: prometheus.ExponentialBuckets(10e-6, 2.5, 12)}, []string{"plugin", "hook"}),
+		PluginBreaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "unhidra_plugin_breaker_state",
+			Help: "Circuit breaker per plugin and hook: 0 closed, 1 half-open, 2 open."}, []string{"plugin", "hook"}),
+		PluginRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_plugin_restarts_total",
+			Help: "Plugin process starts after a crash or failed start."}, []string{"plugin"}),
+		PluginUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "unhidra_plugin_up",
+			Help: "1 when the plugin process is running and activated."}, []string{"plugin"}),
+		PluginDenied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_plugin_host_denied_total",
+			Help: "Host-API calls refused because they are outside the plugin's grants."}, []string{"plugin", "capability"}),
 	}
 	r.MustRegister(m.Connections, m.Handshakes, m.FramesIn, m.FramesOut, m.WriteBatches, m.Messages,
 		m.Deliveries, m.FanoutSeconds, m.CommitBatch, m.QueueDrops, m.SlowConsumers, m.ErrorsSent,
+		m.PluginCalls, m.PluginErrors, m.PluginTimeouts, m.PluginSeconds, m.PluginBreaker, m.PluginRestarts,
+		m.PluginUp, m.PluginDenied,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -66,6 +66,14 @@ type Config struct {
 	RateIP           ratelimit.Rate
 	RateUserMessages ratelimit.Rate
 	RateFrames       ratelimit.Rate
+	// PluginReattach is UNHIDRA_PLUGIN_REATTACH (no flag): plugins to attach
+	// to instead of starting, for debugging (docs/plugins.md).
+	PluginReattach string
+	// Builtins names the first-party plugins this binary can run as
+	// `unhidra plugin <name>` (set by the command, not by flags).
+	Builtins []string
+	// PluginExecutable runs builtin plugins (default: this executable).
+	PluginExecutable string
 }
 
 // DefaultConfig is what `go run ./core/cmd/unhidra` uses.
@@ -155,6 +163,7 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	if len(errs) > 0 {
 		return c, fmt.Errorf("environment: %s", strings.Join(errs, "; "))
 	}
+	c.PluginReattach = getenv("UNHIDRA_PLUGIN_REATTACH")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/unhidra/unhidra/core/gateway"
 	"github.com/unhidra/unhidra/core/hub"
 	"github.com/unhidra/unhidra/core/metrics"
+	"github.com/unhidra/unhidra/core/pluginhost"
 	"github.com/unhidra/unhidra/core/ratelimit"
 	"github.com/unhidra/unhidra/core/store"
 	"github.com/unhidra/unhidra/sdk/protocol"
@@ -43,6 +44,7 @@ type Server struct {
 	metrics   *metrics.Metrics
 	stopAuth  context.CancelFunc
 	authDone  chan struct{}
+	plugins   *pluginhost.Host
 }
 
 type limits struct {
@@ -81,10 +83,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	reattach, err := pluginhost.ParseReattach(cfg.PluginReattach)
+	if err != nil {
+		com.Close()
+		_ = st.Close()
+		return nil, err
+	}
+	ph := pluginhost.New(pluginhost.Options{Path: cfg.Plugins, Store: st, Metrics: m, Logger: log,
+		Builtins: cfg.Builtins, Reattach: reattach, Executable: cfg.PluginExecutable, MissingOK: cfg.Plugins == DefaultConfig().Plugins})
 	au, err := auth.New(ctx, auth.Options{Store: st, DataDir: cfg.DataDir, KeysDir: cfg.KeysDir, Alg: cfg.JWTAlg,
 		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, Registration: cfg.Registration,
 		KeyRotation: cfg.KeyRotation, KeyPublishLead: cfg.KeyPublishLead, Logger: log,
 		Argon2: auth.Argon2Params{Time: uint32(cfg.Argon2Time), Memory: uint32(cfg.Argon2Memory), Threads: uint8(cfg.Argon2Threads)},
+		Hooks:  ph,
 		Lockout: auth.LockoutOptions{Threshold: cfg.LockoutThreshold, IPThreshold: cfg.LockoutIPThreshold,
 			Window: cfg.LockoutWindow, Base: cfg.LockoutBase, Max: cfg.LockoutMax}})
 	if err != nil {
@@ -100,7 +111,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	h := hub.New()
-	ch := chat.New(chat.Options{Store: st, Committer: com, Hub: h, Metrics: m, Logger: log, MessageLimit: lim.messages})
+	ch := chat.New(chat.Options{Store: st, Committer: com, Hub: h, Metrics: m, Logger: log, MessageLimit: lim.messages, Hooks: ph})
+	if err := ph.Start(ctx, ch); err != nil {
+		ph.Close()
+		com.Close()
+		_ = st.Close()
+		return nil, fmt.Errorf("plugins: %w", err)
+	}
 	gw := gateway.New(gateway.Options{Chat: ch, Auth: au, Metrics: m, Logger: log, AllowedOrigins: cfg.AllowedOrigins,
 		MaxFrame: cfg.MaxFrame, PingInterval: cfg.PingInterval, IdleTimeout: cfg.IdleTimeout,
 		HandshakeLimit: lim.api.IP, FrameRate: lim.frames, ClientIP: ips.IP,
@@ -115,7 +132,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		gw.CloseSessions(sids, protocol.ReasonRevoked)
 	})
 	runCtx, runCancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, log: log, store: st, committer: com, auth: au, chat: ch, gw: gw, metrics: m, stopAuth: runCancel, authDone: make(chan struct{})}
+	s := &Server{cfg: cfg, log: log, store: st, committer: com, auth: au, chat: ch, gw: gw, metrics: m, stopAuth: runCancel, authDone: make(chan struct{}), plugins: ph}
 	go func() { defer close(s.authDone); au.Run(runCtx) }()
 	a := api.New(api.Options{Chat: ch, Auth: au, Store: st, Metrics: m, Logger: log, Limits: lim.api, ClientIP: ips.IP})
 	app := fiber.New(fiber.Config{
@@ -138,6 +155,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})))
 	app.Get("/v1/ws", gw.Handler)
 	a.Register(app)
+	a.RegisterPluginAdmin(app, ph)
+	app.All("/plugins/:id/*", ph.HandleHTTP)
 	app.Use(func(c *fiber.Ctx) error {
 		return a.Error(c, chat.Errorf(protocol.CodeNotFound, "no route %s %s", c.Method(), c.Path()))
 	})
@@ -171,6 +190,15 @@ func (s *Server) Auth() *auth.Service { return s.auth }
 
 // Store exposes the store.
 func (s *Server) Store() *store.Store { return s.store }
+
+// Plugins exposes the plugin host.
+func (s *Server) Plugins() *pluginhost.Host { return s.plugins }
+
+// ReloadPlugins re-reads plugins.yaml (SIGHUP); sessions are untouched.
+func (s *Server) ReloadPlugins(ctx context.Context) error {
+	_, err := s.plugins.Reload(ctx)
+	return err
+}
 
 // Gateway exposes the gateway.
 func (s *Server) Gateway() *gateway.Gateway { return s.gw }
@@ -232,6 +260,7 @@ func (s *Server) Shutdown() error {
 }
 
 func (s *Server) closeBackends() {
+	s.plugins.Close()
 	s.stopAuth()
 	<-s.authDone
 	s.committer.Close()

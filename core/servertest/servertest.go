@@ -135,6 +135,7 @@ func Start(t testing.TB, o Options) *Env {
 	if !o.RateLimits {
 		cfg.RateLimits = "off"
 	}
+	cfg.Plugins = "" // tests name their own plugins file
 	if o.Config != nil {
 		o.Config(&cfg)
 	}

@@ -59,10 +59,10 @@ func (s *Store) UserByLogin(ctx context.Context, login string) (User, error) {
 	return u, notFound(s.DB.WithContext(ctx).Where("username = ? OR email = ?", l, l).Take(&u).Error)
 }
 
-// CountUsers returns the number of accounts.
+// CountUsers returns the number of accounts of people (plugin bots excluded).
 func (s *Store) CountUsers(ctx context.Context) (int64, error) {
 	var n int64
-	return n, s.DB.WithContext(ctx).Model(&User{}).Count(&n).Error
+	return n, s.DB.WithContext(ctx).Model(&User{}).Where("role <> ?", "bot").Count(&n).Error
 }
 
 // ListUsers returns users whose username starts with prefix, sorted.

@@ -185,6 +185,9 @@ var migrations = []migration{
 	{"0004_sessions_devices_invites", func(tx *gorm.DB, _ string) error {
 		return tx.AutoMigrate(&Session{}, &Device{}, &Invite{})
 	}},
+	{"0005_plugin_kv", func(tx *gorm.DB, _ string) error {
+		return tx.AutoMigrate(&PluginKV{})
+	}},
 }
 
 // The org and space every installation starts with.

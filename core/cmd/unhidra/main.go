@@ -4,6 +4,7 @@
 //	unhidra keys rotate|list [--data ./data] [--keys-dir DIR] [--alg EdDSA|RS256] [--publish-lead 10m]
 //	unhidra invite [--data ./data] [--db postgres://…] [--uses 1] [--expires 168h] [--note text]
 //	unhidra version
+//	unhidra plugin <name>   (started by the server; runs a first-party plugin)
 package main
 
 import (
@@ -39,6 +40,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return keysCmd(args, stdout, stderr)
 	case "invite":
 		return inviteCmd(args, stdout, stderr)
+	case "plugin":
+		return runPlugin(args, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "unhidra", version)
 		return 0
@@ -59,6 +62,7 @@ func usage(w io.Writer) {
   unhidra keys list         list signing keys and their activation times
   unhidra invite            create a registration invite (for --registration=invite)
   unhidra version           print the version
+  unhidra plugin <name>     run a first-party plugin (the server starts these itself)
 `)
 }
 
@@ -71,6 +75,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "unhidra:", err)
 		return 2
 	}
+	cfg.Builtins = builtinNames()
 	log := newLogger(cfg, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -93,6 +98,22 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	if cfg.RateLimits == "off" {
 		fmt.Fprintln(stdout, "WARNING: rate limits are OFF (--rate-limits=off). Bench-only setting; never expose this server.")
 	}
+	// SIGHUP re-reads plugins.yaml; sessions stay connected.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := srv.ReloadPlugins(ctx); err != nil {
+					log.Error("plugins.yaml rejected on SIGHUP; running set unchanged", "err", err)
+				}
+			}
+		}
+	}()
 	if err := srv.Serve(ctx); err != nil {
 		log.Error("stopped with error", "err", err)
 		return 1

@@ -1,0 +1,335 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/chat"
+	"github.com/unhidra/unhidra/core/store"
+	"github.com/unhidra/unhidra/sdk/plugin"
+	pb "github.com/unhidra/unhidra/sdk/proto/pluginv1"
+	"github.com/unhidra/unhidra/sdk/protocol"
+)
+
+// The host is the core's one plugin seam.
+var (
+	_ chat.Hooks      = (*Host)(nil)
+	_ auth.LoginHooks = (*Host)(nil)
+)
+
+// Failures a call can have besides the plugin's own error.
+var (
+	errDown       = errors.New("plugin is not running")
+	errBypassed   = errors.New("circuit breaker is open")
+	errBadVerdict = errors.New("plugin returned an invalid answer")
+)
+
+// call runs one hook call on m's current process under the hook's deadline
+// and breaker, and counts it. A non-nil error means the call failed and the
+// hook's failure policy applies.
+func (m *managed) call(ctx context.Context, hs *hookState, fn func(context.Context, *plugin.Remote) error) error {
+	hs.calls.Add(1)
+	if hs.mCalls != nil {
+		hs.mCalls.Inc()
+	}
+	p := hs.params.Load()
+	inst := m.cur.Load()
+	if inst == nil {
+		return hs.failed(errDown, false)
+	}
+	if !hs.br.allow(p.cooldown) {
+		return hs.failed(errBypassed, false)
+	}
+	inst.inflight.Add(1)
+	defer inst.inflight.Add(-1)
+	cctx, cancel := context.WithTimeout(ctx, p.timeout)
+	start := time.Now()
+	err := fn(cctx, inst.remote)
+	el := time.Since(start)
+	timedOut := err != nil && ctx.Err() == nil &&
+		(cctx.Err() == context.DeadlineExceeded || status.Code(err) == codes.DeadlineExceeded)
+	cancel()
+	if hs.mSeconds != nil {
+		hs.mSeconds.Observe(el.Seconds())
+	}
+	if err != nil {
+		hs.br.record(false, p.failures)
+		if timedOut {
+			err = fmt.Errorf("%s missed its %v deadline", hs.name, p.timeout)
+		}
+		return hs.failed(err, timedOut)
+	}
+	hs.br.record(true, p.failures)
+	return nil
+}
+
+func (hs *hookState) failed(err error, timedOut bool) error {
+	hs.errors.Add(1)
+	if hs.mErrors != nil {
+		hs.mErrors.Inc()
+	}
+	if timedOut {
+		hs.timeout.Add(1)
+		if hs.mTimeouts != nil {
+			hs.mTimeouts.Inc()
+		}
+	}
+	return err
+}
+
+// failure logs a failed hook call and applies its policy: nil lets the
+// event through (open), an *chat.Error refuses it (closed).
+func (m *managed) failure(hs *hookState, err error, what string) error {
+	pol := hs.params.Load().policy
+	if !errors.Is(err, errBypassed) && !errors.Is(err, errDown) {
+		m.log().Warn("plugin hook failed", "hook", hs.name, "policy", pol, "err", err)
+	}
+	if pol == FailClosed {
+		return chat.Errorf(protocol.CodeUnavailable, "%s refused: plugin %s is unavailable; try again shortly", what, m.id)
+	}
+	return nil
+}
+
+// verdictHooks calls a "Will" hook on every plugin that implements it, in
+// config order, stopping at the first rejection.
+func (h *Host) verdictHooks(ctx context.Context, hook pb.Hook, what string,
+	call func(context.Context, *plugin.Remote) (*pb.MessageVerdict, error), apply func(*pb.MessageVerdict) error) error {
+	for _, m := range *h.order.Load() {
+		if !m.implements(hook) {
+			continue
+		}
+		hs := m.hooks[hook]
+		var v *pb.MessageVerdict
+		err := m.call(ctx, hs, func(ctx context.Context, c *plugin.Remote) error {
+			var err error
+			v, err = call(ctx, c)
+			return err
+		})
+		if err == nil {
+			err = checkVerdict(v)
+			if err == nil && v.Action == pb.Action_ACTION_MODIFY && apply != nil {
+				err = apply(v)
+			}
+			if err != nil {
+				hs.failed(err, false)
+			}
+		}
+		if err != nil {
+			if rerr := m.failure(hs, err, what); rerr != nil {
+				return rerr
+			}
+			continue
+		}
+		if v.Action == pb.Action_ACTION_REJECT {
+			reason := strings.TrimSpace(v.Reason)
+			if reason == "" {
+				reason = what + " refused by plugin " + m.id
+			}
+			return chat.Errorf(protocol.CodeForbidden, "%s", reason)
+		}
+	}
+	return nil
+}
+
+func checkVerdict(v *pb.MessageVerdict) error {
+	if v == nil {
+		return errBadVerdict
+	}
+	switch v.Action {
+	case pb.Action_ACTION_ALLOW, pb.Action_ACTION_MODIFY:
+	case pb.Action_ACTION_REJECT:
+		if !utf8.ValidString(v.Reason) || len(v.Reason) > 1024 {
+			return fmt.Errorf("%w: reject reason is not UTF-8 or longer than 1024 bytes", errBadVerdict)
+		}
+	default:
+		return fmt.Errorf("%w: unknown action %d", errBadVerdict, v.Action)
+	}
+	return nil
+}
+
+func checkModifiedText(t string) error {
+	if strings.TrimSpace(t) == "" || !utf8.ValidString(t) {
+		return fmt.Errorf("%w: modified text is empty or not UTF-8", errBadVerdict)
+	}
+	return nil
+}
+
+func toPB(d *chat.Draft) *pb.Message {
+	return &pb.Message{Room: d.Room, Sender: d.Sender, Text: d.Text, Thread: d.Thread, MetaJson: d.Meta}
+}
+
+// MessageWillBePosted implements chat.Hooks.
+func (h *Host) MessageWillBePosted(ctx context.Context, d *chat.Draft) error {
+	return h.verdictHooks(ctx, pb.Hook_HOOK_MESSAGE_WILL_BE_POSTED, "message",
+		func(ctx context.Context, c *plugin.Remote) (*pb.MessageVerdict, error) {
+			return c.MessageWillBePosted(ctx, &pb.MessageWillBePostedRequest{Message: toPB(d)})
+		},
+		func(v *pb.MessageVerdict) error {
+			if err := checkModifiedText(v.Text); err != nil {
+				return err
+			}
+			if len(v.MetaJson) > 0 {
+				if v.MetaJson[0] != '{' {
+					return fmt.Errorf("%w: modified meta is not a JSON object", errBadVerdict)
+				}
+				d.Meta = append(d.Meta[:0:0], v.MetaJson...)
+			}
+			d.Text = v.Text
+			return nil
+		})
+}
+
+// MessageWillBeUpdated implements chat.Hooks.
+func (h *Host) MessageWillBeUpdated(ctx context.Context, e *chat.EditDraft) error {
+	return h.verdictHooks(ctx, pb.Hook_HOOK_MESSAGE_WILL_BE_UPDATED, "edit",
+		func(ctx context.Context, c *plugin.Remote) (*pb.MessageVerdict, error) {
+			return c.MessageWillBeUpdated(ctx, &pb.MessageWillBeUpdatedRequest{Room: e.Room, Id: e.ID, Editor: e.Editor, NewText: e.Text})
+		},
+		func(v *pb.MessageVerdict) error {
+			if err := checkModifiedText(v.Text); err != nil {
+				return err
+			}
+			e.Text = v.Text
+			return nil
+		})
+}
+
+// UserWillLogIn implements auth.LoginHooks.
+func (h *Host) UserWillLogIn(ctx context.Context, u store.User, device string) error {
+	return h.verdictHooks(ctx, pb.Hook_HOOK_USER_WILL_LOG_IN, "login",
+		func(ctx context.Context, c *plugin.Remote) (*pb.MessageVerdict, error) {
+			return c.UserWillLogIn(ctx, &pb.UserEvent{UserId: u.ID, Username: u.Username, Device: device})
+		}, nil)
+}
+
+// notify queues a notification hook on every plugin implementing it, in
+// config order. It never blocks: a plugin whose queue is full loses the
+// event (counted as an error and logged).
+func (h *Host) notify(hook pb.Hook, fn func(context.Context, *plugin.Remote) error) {
+	for _, m := range *h.order.Load() {
+		if !m.implements(hook) {
+			continue
+		}
+		hs := m.hooks[hook]
+		job := func() {
+			if err := m.call(m.ctx, hs, fn); err != nil && !errors.Is(err, errBypassed) && !errors.Is(err, errDown) {
+				m.log().Warn("plugin hook failed", "hook", hs.name, "err", err)
+			}
+		}
+		select {
+		case m.notify <- job:
+		default:
+			hs.calls.Add(1)
+			hs.failed(errors.New("queue full"), false)
+			m.log().Warn("plugin notification queue full; event dropped", "hook", hs.name)
+		}
+	}
+}
+
+func eventPB(ev store.Event) *pb.MessageEvent {
+	return &pb.MessageEvent{Actor: ev.ActorID, Message: &pb.Message{Id: ev.MessageID, Room: ev.RoomID, Sender: ev.ActorID,
+		Text: ev.Text, Thread: ev.ThreadID, MetaJson: []byte(ev.Meta), Seq: ev.Seq, Ts: ev.At}}
+}
+
+// MessageHasBeenPosted implements chat.Hooks.
+func (h *Host) MessageHasBeenPosted(ev store.Event) {
+	h.notify(pb.Hook_HOOK_MESSAGE_HAS_BEEN_POSTED, func(ctx context.Context, c *plugin.Remote) error {
+		_, err := c.MessageHasBeenPosted(ctx, eventPB(ev))
+		return err
+	})
+}
+
+// MessageHasBeenUpdated implements chat.Hooks.
+func (h *Host) MessageHasBeenUpdated(ev store.Event) {
+	h.notify(pb.Hook_HOOK_MESSAGE_HAS_BEEN_UPDATED, func(ctx context.Context, c *plugin.Remote) error {
+		_, err := c.MessageHasBeenUpdated(ctx, eventPB(ev))
+		return err
+	})
+}
+
+// MessageHasBeenDeleted implements chat.Hooks.
+func (h *Host) MessageHasBeenDeleted(ev store.Event) {
+	h.notify(pb.Hook_HOOK_MESSAGE_HAS_BEEN_DELETED, func(ctx context.Context, c *plugin.Remote) error {
+		_, err := c.MessageHasBeenDeleted(ctx, eventPB(ev))
+		return err
+	})
+}
+
+// UserHasJoinedRoom implements chat.Hooks.
+func (h *Host) UserHasJoinedRoom(user, room string) {
+	h.notify(pb.Hook_HOOK_USER_HAS_JOINED_ROOM, func(ctx context.Context, c *plugin.Remote) error {
+		_, err := c.UserHasJoinedRoom(ctx, &pb.RoomEvent{UserId: user, Room: room})
+		return err
+	})
+}
+
+// UserHasLeftRoom implements chat.Hooks.
+func (h *Host) UserHasLeftRoom(user, room string) {
+	h.notify(pb.Hook_HOOK_USER_HAS_LEFT_ROOM, func(ctx context.Context, c *plugin.Remote) error {
+		_, err := c.UserHasLeftRoom(ctx, &pb.RoomEvent{UserId: user, Room: room})
+		return err
+	})
+}
+
+// SessionOpened implements chat.Hooks.
+func (h *Host) SessionOpened(user string, session uint64) {
+	h.notify(pb.Hook_HOOK_ON_WEB_SOCKET_CONNECT, func(ctx context.Context, c *plugin.Remote) error {
+		_, err := c.OnWebSocketConnect(ctx, &pb.ConnectionEvent{UserId: user, SessionId: session})
+		return err
+	})
+}
+
+// SessionClosed implements chat.Hooks.
+func (h *Host) SessionClosed(user string, session uint64) {
+	h.notify(pb.Hook_HOOK_ON_WEB_SOCKET_DISCONNECT, func(ctx context.Context, c *plugin.Remote) error {
+		_, err := c.OnWebSocketDisconnect(ctx, &pb.ConnectionEvent{UserId: user, SessionId: session})
+		return err
+	})
+}
+
+// UserHasLoggedIn implements auth.LoginHooks.
+func (h *Host) UserHasLoggedIn(u store.User, device string) {
+	h.notify(pb.Hook_HOOK_USER_HAS_LOGGED_IN, func(ctx context.Context, c *plugin.Remote) error {
+		_, err := c.UserHasLoggedIn(ctx, &pb.UserEvent{UserId: u.ID, Username: u.Username, Device: device})
+		return err
+	})
+}
+
+// ExecuteCommand implements chat.Hooks: it routes /trigger to the plugin
+// that registered it.
+func (h *Host) ExecuteCommand(ctx context.Context, c chat.Command) (chat.CommandReply, bool, error) {
+	h.cmdMu.RLock()
+	r := h.commands[c.Trigger]
+	h.cmdMu.RUnlock()
+	if r == nil || h.plugin(r.m.id) != r.m {
+		return chat.CommandReply{}, false, nil
+	}
+	m := r.m
+	hs := m.hooks[pb.Hook_HOOK_EXECUTE_COMMAND]
+	var resp *pb.CommandResponse
+	err := m.call(ctx, hs, func(ctx context.Context, cl *plugin.Remote) error {
+		var err error
+		resp, err = cl.ExecuteCommand(ctx, &pb.CommandRequest{Trigger: c.Trigger, Args: c.Args, UserId: c.User, Room: c.Room})
+		return err
+	})
+	if err == nil && (resp == nil || !utf8.ValidString(resp.Text)) {
+		err = hs.failed(fmt.Errorf("%w: command response is not UTF-8", errBadVerdict), false)
+	}
+	if err != nil {
+		m.log().Warn("plugin command failed", "command", c.Trigger, "err", err)
+		msg := "plugin " + m.id + " is unavailable; try again shortly"
+		if st, ok := status.FromError(err); ok && st.Code() == codes.Unknown {
+			msg = st.Message() // the plugin's own error text
+		}
+		return chat.CommandReply{}, true, chat.Errorf(protocol.CodeUnavailable, "/%s: %s", c.Trigger, msg)
+	}
+	return chat.CommandReply{Text: resp.Text, From: m.bot, InRoom: resp.Visibility == pb.Visibility_VISIBILITY_IN_ROOM}, true, nil
+}

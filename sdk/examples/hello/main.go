@@ -1,0 +1,38 @@
+// Command hello is the smallest useful Unhidra plugin: it refuses messages
+// containing a configured word and answers the slash command /hello.
+package main
+
+import (
+	"context"
+	"strings"
+
+	"github.com/unhidra/unhidra/sdk/plugin"
+)
+
+type hello struct {
+	cfg struct{ Word string } // from plugins.yaml: config: {word: darn}
+}
+
+func (h *hello) OnActivate(ctx context.Context, host *plugin.Host) error {
+	if err := host.Config(&h.cfg); err != nil {
+		return err
+	}
+	return host.RegisterCommand(ctx, plugin.Command{Trigger: "hello", Description: "Say hello"})
+}
+
+func (h *hello) MessageWillBePosted(_ context.Context, m *plugin.Message) error {
+	if h.cfg.Word != "" && strings.Contains(strings.ToLower(m.Text), strings.ToLower(h.cfg.Word)) {
+		return plugin.Reject("the word %q is not allowed here", h.cfg.Word)
+	}
+	return nil
+}
+
+func (h *hello) ExecuteCommand(_ context.Context, c *plugin.CommandArgs) (*plugin.CommandResponse, error) {
+	name := c.Args
+	if name == "" {
+		name = "world"
+	}
+	return &plugin.CommandResponse{Text: "Hello, " + name + "!"}, nil
+}
+
+func main() { plugin.Serve(&hello{}) }
