@@ -17,13 +17,18 @@ import (
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
 
+// testLimits replaces the 250ms default deadline of the filter hooks in
+// tests that are not about deadlines: a loaded CI machine must not turn a
+// slow answer into a failure the test did not ask for.
+const testLimits = "    limits: {timeouts: {MessageWillBePosted: 10s, MessageWillBeUpdated: 10s, UserWillLogIn: 10s}}\n"
+
 func helloYAML(bin, extra string) string {
 	return fmt.Sprintf(`plugins:
   - id: hello
     command: [%q]
     grants: [commands]
     config: {word: darn}
-%s`, bin, extra)
+%s%s`, bin, testLimits, extra)
 }
 
 // Done-when 1: the example plugin, enabled by plugins.yaml, filters words and
@@ -251,7 +256,7 @@ func TestReloadKeepsSessions(t *testing.T) {
 	// A bad file is refused whole, with file and line; nothing changes.
 	e.write(t, helloYAML(hello, "    enabeld: false\n"))
 	err := e.reload(t)
-	if err == nil || !strings.Contains(err.Error(), "plugins.yaml:6") || !strings.Contains(err.Error(), `unknown key "enabeld"`) {
+	if err == nil || !strings.Contains(err.Error(), "plugins.yaml:7") || !strings.Contains(err.Error(), `unknown key "enabeld"`) {
 		t.Fatalf("bad file: %v", err)
 	}
 	if _, err := send(e.bc, e.room, "oh heck"); code(err) != protocol.CodeForbidden {
@@ -296,7 +301,7 @@ func TestMisbehavingPlugins(t *testing.T) {
     restart: {max_crashes: 2, window: 1m}
   - id: garbage
     command: [%[1]q, garbage]
-`, tp))
+`, tp)+testLimits)
 	for _, id := range []string{"exits", "handshake"} {
 		waitFor(t, id+" to be disabled", func() bool {
 			return e.Server.Plugins().Status().Plugins[0].State != "" && e.status(t, id).State == "crashed-disabled"
@@ -331,7 +336,7 @@ func TestMisbehavingPlugins(t *testing.T) {
 		return st.State == "crashed-disabled" && st.Starts == before+3
 	})
 	// Fail-closed turns the same garbage into a clear refusal.
-	e.write(t, fmt.Sprintf("plugins:\n  - id: garbage\n    command: [%q, garbage]\n    failure: {MessageWillBePosted: closed}\n", tp))
+	e.write(t, fmt.Sprintf("plugins:\n  - id: garbage\n    command: [%q, garbage]\n    failure: {MessageWillBePosted: closed}\n", tp)+testLimits)
 	if err := e.reload(t); err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +358,7 @@ func TestHostAPIAndHTTP(t *testing.T) {
 func testHostAPIAndHTTP(t *testing.T, dsn string) {
 	_, tp := bins(t)
 	yaml := func(grants, greeting string) string {
-		return fmt.Sprintf("plugins:\n  - id: probe\n    command: [%q, probe]\n    grants: [%s]\n    config: {greeting: %s}\n", tp, grants, greeting)
+		return fmt.Sprintf("plugins:\n  - id: probe\n    command: [%q, probe]\n    grants: [%s]\n    config: {greeting: %s}\n", tp, grants, greeting) + testLimits
 	}
 	e := startOn(t, dsn, yaml("commands, kv", "hi"))
 	ack, err := send(e.bc, e.room, "/kv")
@@ -416,7 +421,7 @@ func deref(s *string) string {
 func TestAllHooks(t *testing.T) {
 	_, tp := bins(t)
 	t.Setenv("UNHIDRA_DATABASE_URL_TEST_SECRET", "postgres://u:secret@db/x")
-	e := start(t, fmt.Sprintf("plugins:\n  - id: probe\n    command: [%q, probe]\n    grants: [commands]\n", tp))
+	e := start(t, fmt.Sprintf("plugins:\n  - id: probe\n    command: [%q, probe]\n    grants: [commands]\n", tp)+testLimits)
 	ctx := context.Background()
 	// The server's environment does not leak into plugins.
 	for arg, want := range map[string]string{"UNHIDRA_DATABASE_URL_TEST_SECRET": `""`, "UNHIDRA_PLUGIN_ID": `"probe"`} {

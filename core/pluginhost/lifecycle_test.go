@@ -166,7 +166,7 @@ func TestFrozenPluginRestarted(t *testing.T) {
 	if err := os.WriteFile(path, []byte(helloYAML(hello, "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h := pluginhost.New(pluginhost.Options{Path: path, HealthInterval: 100 * time.Millisecond})
+	h := pluginhost.New(pluginhost.Options{Path: path, HealthInterval: 500 * time.Millisecond})
 	if err := h.Start(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}

@@ -344,6 +344,9 @@ func (m *managed) start(ctx context.Context) (*instance, error) {
 		SyncStdout:   &lineLogger{log: m.log(), level: slog.LevelInfo, stream: "stdout"},
 		SyncStderr:   &lineLogger{log: m.log(), level: slog.LevelInfo, stream: "stderr"},
 		StartTimeout: 10 * time.Second,
+		// Static flow-control windows turn off gRPC's bandwidth probing,
+		// which otherwise adds PING frames (and wake-ups) to hook calls.
+		GRPCDialOptions: []grpc.DialOption{grpc.WithInitialWindowSize(1 << 20), grpc.WithInitialConnWindowSize(1 << 20)},
 	}
 	var fileID string
 	if rc := m.h.o.Reattach[m.id]; rc != nil {

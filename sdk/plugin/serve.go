@@ -83,7 +83,8 @@ func Serve(impl any) {
 		// Stream workers reuse goroutines across calls instead of starting
 		// one per call: a few microseconds off every hook round trip.
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			return grpc.NewServer(append(opts, grpc.NumStreamWorkers(uint32(max(runtime.GOMAXPROCS(0), 2))))...)
+			return grpc.NewServer(append(opts, grpc.NumStreamWorkers(uint32(max(runtime.GOMAXPROCS(0), 2))),
+				grpc.InitialWindowSize(1<<20), grpc.InitialConnWindowSize(1<<20))...)
 		},
 	}
 	if os.Getenv(DebugEnv) == "1" {
