@@ -207,8 +207,7 @@ func (m *managed) run() {
 			}
 			continue
 		}
-		m.cur.Store(inst)
-		m.setState("running", "")
+		m.install(inst)
 		failedPings := 0
 	watch:
 		for {
@@ -233,8 +232,7 @@ func (m *managed) run() {
 				}
 				old := inst
 				inst = next
-				m.cur.Store(next)
-				m.setState("running", "")
+				m.install(next)
 				r.reply <- nil
 				go m.stopInstance(old)
 			case <-health.C:
@@ -277,6 +275,13 @@ func pluginEnv(env []string) []string {
 
 var passEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "TZ", "LANG", "SSL_CERT_FILE", "SSL_CERT_DIR",
 	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "GOCOVERDIR", "GORACE"}
+
+// install makes inst the process hooks go to.
+func (m *managed) install(inst *instance) {
+	m.cur.Store(inst)
+	m.known.Store(inst.hooks)
+	m.setState("running", "")
+}
 
 // ping checks the process answers gRPC health checks within d. go-plugin's
 // Ping has no deadline of its own, so a frozen process would block it.
@@ -421,7 +426,6 @@ func (m *managed) connect(ctx context.Context, client *goplugin.Client, spec *Sp
 		}
 	}
 	inst.contract, inst.sdk = hs.ContractVersion, hs.Sdk
-	m.known.Store(inst.hooks)
 
 	// Serve the host API to this process over the broker.
 	id := remote.Broker.NextId()
@@ -554,9 +558,15 @@ func fileIdentity(path string) string {
 	return fmt.Sprintf("%d/%d", fi.Size(), fi.ModTime().UnixNano())
 }
 
-// implements reports whether the plugin implements hook (per its last
-// handshake, so a plugin that is down still counts and its policy applies).
-func (m *managed) implements(h pb.Hook) bool { return m.known.Load()&(1<<uint(h)) != 0 }
+// implements reports whether the plugin implements hook: per the running
+// process, or per the last handshake while it is down (so its policy still
+// applies to the hooks it had).
+func (m *managed) implements(h pb.Hook) bool {
+	if inst := m.cur.Load(); inst != nil {
+		return inst.has(h)
+	}
+	return m.known.Load()&(1<<uint(h)) != 0
+}
 
 // notifier runs notification hooks one at a time, in the order they were
 // queued, so a plugin sees events in commit order.
