@@ -126,3 +126,18 @@ func TestBreaker(t *testing.T) {
 		t.Fatalf("transitions %v, want %v", states, want)
 	}
 }
+
+func TestParseReattach(t *testing.T) {
+	rc, err := ParseReattach(`{"hello": {"protocol":"grpc","network":"unix","addr":"/tmp/plugin1","pid":42}}`)
+	if err != nil || rc["hello"] == nil || rc["hello"].Pid != 42 || rc["hello"].Addr.String() != "/tmp/plugin1" {
+		t.Fatalf("rc = %+v, %v", rc, err)
+	}
+	for _, bad := range []string{`{"hello": 1}`, `{"hello": {"network":"carrier-pigeon","addr":"x"}}`, `[`} {
+		if _, err := ParseReattach(bad); err == nil || !strings.Contains(err.Error(), "UNHIDRA_PLUGIN_REATTACH") {
+			t.Errorf("ParseReattach(%s) = %v; want an error naming the variable", bad, err)
+		}
+	}
+	if rc, err := ParseReattach(""); err != nil || rc != nil {
+		t.Fatalf("empty: %v %v", rc, err)
+	}
+}
