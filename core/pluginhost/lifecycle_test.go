@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -184,4 +185,74 @@ func TestFrozenPluginRestarted(t *testing.T) {
 	if err := h.MessageWillBePosted(context.Background(), &d); err == nil {
 		t.Fatal("restarted plugin does not filter")
 	}
+}
+
+// A plugin never outlives its server: not after kill -9 of the server, not
+// after a start that failed after plugins were up.
+func TestPluginDiesWithServer(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("parent-death signal is Linux only")
+	}
+	bins(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "plugins.yaml"), []byte("plugins:\n  - id: welcome\n    builtin: welcome\n    grants: [commands]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := exec.Command(filepath.Join(binDir, "unhidra"), "serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	srv.Dir = dir
+	out, err := srv.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Process.Kill()
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || !strings.Contains(line, "serving on") {
+		t.Fatalf("server said %q (%v)", line, err)
+	}
+	plugin := 0
+	t.Cleanup(func() { // only when the test failed: leave no orphan behind
+		if plugin != 0 && running(plugin) {
+			_ = syscall.Kill(plugin, syscall.SIGKILL)
+		}
+	})
+	waitFor(t, "the plugin process", func() bool {
+		plugin = childOf(srv.Process.Pid)
+		return plugin != 0
+	})
+	if err := srv.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = srv.Wait()
+	waitFor(t, "the plugin to die with its server", func() bool { return !running(plugin) })
+}
+
+// childOf returns a child process of pid, or 0.
+func childOf(pid int) int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, f := range strings.Fields(string(b)) {
+			var c int
+			if _, err := fmt.Sscan(f, &c); err == nil {
+				return c
+			}
+		}
+	}
+	return 0
+}
+
+// running reports whether pid exists and is not a zombie.
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) state …
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z'
+	}
+	return true
 }

@@ -372,6 +372,7 @@ func (m *managed) start(ctx context.Context) (*instance, error) {
 			}
 		}
 		cmd.Env = append(pluginEnv(os.Environ()), "UNHIDRA_PLUGIN_ID="+m.id)
+		dieWithHost(cmd)
 		cfg.Cmd = cmd
 		cfg.SkipHostEnv = true
 	}

@@ -245,6 +245,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	return s.Shutdown()
 }
 
+// Close releases a server that never served (e.g. Listen failed): plugins
+// stop, the database closes.
+func (s *Server) Close() {
+	s.closeBackends()
+}
+
 // Shutdown drains and stops the server.
 func (s *Server) Shutdown() error {
 	s.log.Info("draining", "sessions", s.gw.Sessions())

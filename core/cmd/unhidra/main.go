@@ -87,6 +87,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	addr, err := srv.Listen()
 	if err != nil {
 		log.Error("start failed", "err", err)
+		srv.Close() // stops the plugins it already started
 		return 1
 	}
 	scheme, ws := "http", "ws"
