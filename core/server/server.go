@@ -156,7 +156,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	app.Get("/v1/ws", gw.Handler)
 	a.Register(app)
 	a.RegisterPluginAdmin(app, ph)
-	app.All("/plugins/:id/*", ph.HandleHTTP)
+	for _, method := range []string{fiber.MethodGet, fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch, fiber.MethodDelete} {
+		app.Add(method, "/plugins/:id/*", ph.HandleHTTP)
+	}
 	app.Use(func(c *fiber.Ctx) error {
 		return a.Error(c, chat.Errorf(protocol.CodeNotFound, "no route %s %s", c.Method(), c.Path()))
 	})
