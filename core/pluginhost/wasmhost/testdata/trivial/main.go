@@ -1,0 +1,11 @@
+// The cheapest possible filter: allow everything (for benchmarks).
+package main
+
+import unhidra "github.com/unhidra/unhidra/sdk/wasm"
+
+type t struct{}
+
+func (t) MessageWillBePosted(*unhidra.Post) unhidra.PostDecision { return unhidra.PostDecision{} }
+
+func init() { unhidra.Register(t{}) }
+func main() {}
