@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -28,7 +29,7 @@ type File struct {
 type Spec struct {
 	ID      string
 	Line    int
-	Kind    string   // "process"
+	Kind    string   // "process" or "wasm"
 	Builtin string   // first-party: run `<unhidra> plugin <Builtin>`
 	Command []string // third-party executable and arguments (path resolved)
 	SHA256  []byte   // expected checksum of Command[0], or nil
@@ -41,6 +42,29 @@ type Spec struct {
 	Failure  map[pb.Hook]Policy
 	Breaker  BreakerSpec
 	Restart  RestartSpec
+	// WASM holds the kind: wasm settings.
+	WASM WASMSpec
+}
+
+// WASMSpec is what a kind: wasm plugin adds (docs/plugins-yaml.md).
+type WASMSpec struct {
+	// Path is the .wasm file (anchored at plugins.yaml's folder).
+	Path string
+	// Source is a Go guest folder; the host builds Path from it when Path is
+	// missing or older than the sources and `go` is on PATH.
+	Source string
+	// MemoryMB caps each instance's memory (default 64).
+	MemoryMB int
+	// Instances bounds the instance pool (default 4).
+	Instances int
+	// RecycleAfter discards an instance after this many calls (default 10000).
+	RecycleAfter int
+	// HTTPAllow lists the hosts the http grant may reach.
+	HTTPAllow []string
+	// HTTPAllowNets opens specific internal networks to HTTP (refused by default).
+	HTTPAllowNets []netip.Prefix
+	// PostRooms lists the rooms messages.post may post to ("*": any).
+	PostRooms []string
 }
 
 // Policy is what happens when a hook fails: open lets the event through as
@@ -66,7 +90,7 @@ type RestartSpec struct {
 }
 
 // Grants a plugin can hold; each host-API call needs one (see plugin.proto).
-var knownGrants = []string{"commands", "kv", "messages.post", "rooms.read", "users.read"}
+var knownGrants = []string{"commands", "http", "kv", "messages.post", "rooms.read", "users.read"}
 
 // HookNames maps the names plugins.yaml uses (the contract's RPC names) to hooks.
 var hookNames = map[string]pb.Hook{
@@ -256,6 +280,7 @@ func (p *parser) plugin(n *yaml.Node, i int) (*Spec, error) {
 	}
 	var sum string
 	var sumNode *yaml.Node
+	var wasmKeys []*yaml.Node // keys that only kind: wasm may use
 	err := p.mapping(n, what, map[string]func(*yaml.Node) error{
 		"id": func(v *yaml.Node) error {
 			if err := p.str(v, what+".id", &s.ID); err != nil {
@@ -271,14 +296,40 @@ func (p *parser) plugin(n *yaml.Node, i int) (*Spec, error) {
 				return err
 			}
 			switch s.Kind {
-			case "process":
+			case "process", "wasm":
 				return nil
-			case "wasm":
-				return p.errf(v, "%s: kind wasm is not supported by this build yet; use kind: process", what)
 			}
 			return p.errf(v, "%s: kind %q: want process or wasm", what, s.Kind)
 		},
 		"builtin": func(v *yaml.Node) error { return p.str(v, what+".builtin", &s.Builtin) },
+		"wasm":    func(v *yaml.Node) error { wasmKeys = append(wasmKeys, v); return p.str(v, what+".wasm", &s.WASM.Path) },
+		"source": func(v *yaml.Node) error {
+			wasmKeys = append(wasmKeys, v)
+			return p.str(v, what+".source", &s.WASM.Source)
+		},
+		"http_allow": func(v *yaml.Node) error {
+			wasmKeys = append(wasmKeys, v)
+			return p.strList(v, what+".http_allow", &s.WASM.HTTPAllow)
+		},
+		"http_allow_nets": func(v *yaml.Node) error {
+			wasmKeys = append(wasmKeys, v)
+			var nets []string
+			if err := p.strList(v, what+".http_allow_nets", &nets); err != nil {
+				return err
+			}
+			for i, n := range nets {
+				pf, err := netip.ParsePrefix(n)
+				if err != nil {
+					return p.errf(v.Content[i], "%s.http_allow_nets: %q is not a CIDR prefix like 10.1.2.0/24", what, n)
+				}
+				s.WASM.HTTPAllowNets = append(s.WASM.HTTPAllowNets, pf.Masked())
+			}
+			return nil
+		},
+		"post_rooms": func(v *yaml.Node) error {
+			wasmKeys = append(wasmKeys, v)
+			return p.strList(v, what+".post_rooms", &s.WASM.PostRooms)
+		},
 		"command": func(v *yaml.Node) error {
 			if v.Kind == yaml.ScalarNode {
 				s.Command = []string{v.Value}
@@ -337,6 +388,24 @@ func (p *parser) plugin(n *yaml.Node, i int) (*Spec, error) {
 		"tick": func(v *yaml.Node) error { return p.duration(v, what+".tick", &s.Tick) },
 		"limits": func(v *yaml.Node) error {
 			return p.mapping(v, what+".limits", map[string]func(*yaml.Node) error{
+				"memory_mb": func(v *yaml.Node) error {
+					wasmKeys = append(wasmKeys, v)
+					if err := p.integer(v, what+".limits.memory_mb", &s.WASM.MemoryMB); err != nil {
+						return err
+					}
+					if s.WASM.MemoryMB > 4096 {
+						return p.errf(v, "%s.limits.memory_mb %d: at most 4096", what, s.WASM.MemoryMB)
+					}
+					return nil
+				},
+				"instances": func(v *yaml.Node) error {
+					wasmKeys = append(wasmKeys, v)
+					return p.integer(v, what+".limits.instances", &s.WASM.Instances)
+				},
+				"recycle_after": func(v *yaml.Node) error {
+					wasmKeys = append(wasmKeys, v)
+					return p.integer(v, what+".limits.recycle_after", &s.WASM.RecycleAfter)
+				},
 				"timeouts": func(v *yaml.Node) error {
 					return p.perHook(v, what+".limits.timeouts", func(h pb.Hook, n *yaml.Node) error {
 						var d time.Duration
@@ -378,8 +447,30 @@ func (p *parser) plugin(n *yaml.Node, i int) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	if (s.Builtin == "") == (len(s.Command) == 0) {
-		return nil, p.errf(n, "%s: give exactly one of builtin (a first-party plugin) or command (an executable)", what)
+	if s.Kind == "wasm" {
+		if s.Builtin != "" || len(s.Command) > 0 {
+			return nil, p.errf(n, "%s: kind wasm runs a module (wasm:), not builtin or command", what)
+		}
+		if s.WASM.Path == "" {
+			return nil, p.errf(n, "%s: kind wasm needs wasm: (the .wasm file; add source: to build it from Go)", what)
+		}
+		s.WASM.Path = p.anchor(s.WASM.Path)
+		if s.WASM.Source != "" {
+			s.WASM.Source = p.anchor(s.WASM.Source)
+		}
+		if len(s.WASM.HTTPAllow) > 0 && !slices.Contains(s.Grants, "http") {
+			return nil, p.errf(n, "%s: http_allow needs the http grant", what)
+		}
+		if len(s.WASM.PostRooms) > 0 && !slices.Contains(s.Grants, "messages.post") {
+			return nil, p.errf(n, "%s: post_rooms needs the messages.post grant", what)
+		}
+	} else {
+		if len(wasmKeys) > 0 {
+			return nil, p.errf(wasmKeys[0], "%s: this key applies to kind: wasm only", what)
+		}
+		if (s.Builtin == "") == (len(s.Command) == 0) {
+			return nil, p.errf(n, "%s: give exactly one of builtin (a first-party plugin) or command (an executable)", what)
+		}
 	}
 	if len(s.Command) > 0 {
 		c := s.Command[0]
@@ -393,7 +484,7 @@ func (p *parser) plugin(n *yaml.Node, i int) (*Spec, error) {
 			return nil, p.errf(sumNode, "%s.sha256 must be 64 hex digits", what)
 		}
 		if s.Builtin != "" {
-			return nil, p.errf(sumNode, "%s: sha256 applies to command, not builtin", what)
+			return nil, p.errf(sumNode, "%s: sha256 applies to command or wasm, not builtin", what)
 		}
 		s.SHA256 = b
 	}
@@ -429,5 +520,36 @@ func (p *parser) perHook(n *yaml.Node, what string, fn func(pb.Hook, *yaml.Node)
 // sameProcess reports whether a and b run the same program the same way, so
 // a reload need not restart it.
 func sameProcess(a, b *Spec) bool {
+	if a.Kind == "wasm" || b.Kind == "wasm" {
+		// A module's settings are fixed at load: any change means a swap.
+		return a.Kind == b.Kind && string(a.SHA256) == string(b.SHA256) && string(a.Config) == string(b.Config) &&
+			a.WASM.Path == b.WASM.Path && a.WASM.Source == b.WASM.Source && a.WASM.MemoryMB == b.WASM.MemoryMB &&
+			a.WASM.Instances == b.WASM.Instances && a.WASM.RecycleAfter == b.WASM.RecycleAfter &&
+			slices.Equal(a.WASM.HTTPAllow, b.WASM.HTTPAllow) && slices.Equal(a.WASM.HTTPAllowNets, b.WASM.HTTPAllowNets) &&
+			slices.Equal(a.WASM.PostRooms, b.WASM.PostRooms) && slices.Equal(a.Grants, b.Grants)
+	}
 	return a.Builtin == b.Builtin && slices.Equal(a.Command, b.Command) && string(a.SHA256) == string(b.SHA256)
+}
+
+// anchor makes a relative path relative to plugins.yaml's folder.
+func (p *parser) anchor(path string) string {
+	if filepath.IsAbs(path) {
+		return path
+	}
+	return filepath.Join(filepath.Dir(p.path), path)
+}
+
+// strList decodes a list of strings.
+func (p *parser) strList(n *yaml.Node, what string, out *[]string) error {
+	if n.Kind != yaml.SequenceNode {
+		return p.errf(n, "%s must be a list", what)
+	}
+	for _, c := range n.Content {
+		var v string
+		if err := p.str(c, what+"[]", &v); err != nil {
+			return err
+		}
+		*out = append(*out, v)
+	}
+	return nil
 }

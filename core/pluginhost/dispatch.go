@@ -100,11 +100,11 @@ func (m *managed) failure(hs *hookState, err error, what string) error {
 
 // verdictHooks calls a "Will" hook on every plugin that implements it, in
 // config order, stopping at the first rejection.
-func (h *Host) verdictHooks(ctx context.Context, hook pb.Hook, what string,
+func (h *Host) verdictHooks(ctx context.Context, hook pb.Hook, what, actor string,
 	call func(context.Context, *plugin.Remote) (*pb.MessageVerdict, error), apply func(*pb.MessageVerdict) error) error {
 	for _, m := range *h.order.Load() {
-		if !m.implements(hook) {
-			continue
+		if !m.implements(hook) || m.bot == actor {
+			continue // a plugin never filters its own bot's posts
 		}
 		hs := m.hooks[hook]
 		var v *pb.MessageVerdict
@@ -168,7 +168,7 @@ func toPB(d *chat.Draft) *pb.Message {
 
 // MessageWillBePosted implements chat.Hooks.
 func (h *Host) MessageWillBePosted(ctx context.Context, d *chat.Draft) error {
-	return h.verdictHooks(ctx, pb.Hook_HOOK_MESSAGE_WILL_BE_POSTED, "message",
+	return h.verdictHooks(ctx, pb.Hook_HOOK_MESSAGE_WILL_BE_POSTED, "message", d.Sender,
 		func(ctx context.Context, c *plugin.Remote) (*pb.MessageVerdict, error) {
 			return c.MessageWillBePosted(ctx, &pb.MessageWillBePostedRequest{Message: toPB(d)})
 		},
@@ -189,7 +189,7 @@ func (h *Host) MessageWillBePosted(ctx context.Context, d *chat.Draft) error {
 
 // MessageWillBeUpdated implements chat.Hooks.
 func (h *Host) MessageWillBeUpdated(ctx context.Context, e *chat.EditDraft) error {
-	return h.verdictHooks(ctx, pb.Hook_HOOK_MESSAGE_WILL_BE_UPDATED, "edit",
+	return h.verdictHooks(ctx, pb.Hook_HOOK_MESSAGE_WILL_BE_UPDATED, "edit", e.Editor,
 		func(ctx context.Context, c *plugin.Remote) (*pb.MessageVerdict, error) {
 			return c.MessageWillBeUpdated(ctx, &pb.MessageWillBeUpdatedRequest{Room: e.Room, Id: e.ID, Editor: e.Editor, NewText: e.Text})
 		},
@@ -204,7 +204,7 @@ func (h *Host) MessageWillBeUpdated(ctx context.Context, e *chat.EditDraft) erro
 
 // UserWillLogIn implements auth.LoginHooks.
 func (h *Host) UserWillLogIn(ctx context.Context, u store.User, device string) error {
-	return h.verdictHooks(ctx, pb.Hook_HOOK_USER_WILL_LOG_IN, "login",
+	return h.verdictHooks(ctx, pb.Hook_HOOK_USER_WILL_LOG_IN, "login", "",
 		func(ctx context.Context, c *plugin.Remote) (*pb.MessageVerdict, error) {
 			return c.UserWillLogIn(ctx, &pb.UserEvent{UserId: u.ID, Username: u.Username, Device: device})
 		}, nil)
@@ -214,8 +214,14 @@ func (h *Host) UserWillLogIn(ctx context.Context, u store.User, device string) e
 // config order. It never blocks: a plugin whose queue is full loses the
 // event (counted as an error and logged).
 func (h *Host) notify(hook pb.Hook, fn func(context.Context, *plugin.Remote) error) {
+	h.notifyExcept(hook, "", fn)
+}
+
+// notifyExcept is notify that skips the plugin whose bot is actor: a
+// plugin's own posts never re-trigger it.
+func (h *Host) notifyExcept(hook pb.Hook, actor string, fn func(context.Context, *plugin.Remote) error) {
 	for _, m := range *h.order.Load() {
-		if !m.implements(hook) {
+		if !m.implements(hook) || (actor != "" && m.bot == actor) {
 			continue
 		}
 		hs := m.hooks[hook]
@@ -241,7 +247,7 @@ func eventPB(ev store.Event) *pb.MessageEvent {
 
 // MessageHasBeenPosted implements chat.Hooks.
 func (h *Host) MessageHasBeenPosted(ev store.Event) {
-	h.notify(pb.Hook_HOOK_MESSAGE_HAS_BEEN_POSTED, func(ctx context.Context, c *plugin.Remote) error {
+	h.notifyExcept(pb.Hook_HOOK_MESSAGE_HAS_BEEN_POSTED, ev.ActorID, func(ctx context.Context, c *plugin.Remote) error {
 		_, err := c.MessageHasBeenPosted(ctx, eventPB(ev))
 		return err
 	})
@@ -249,7 +255,7 @@ func (h *Host) MessageHasBeenPosted(ev store.Event) {
 
 // MessageHasBeenUpdated implements chat.Hooks.
 func (h *Host) MessageHasBeenUpdated(ev store.Event) {
-	h.notify(pb.Hook_HOOK_MESSAGE_HAS_BEEN_UPDATED, func(ctx context.Context, c *plugin.Remote) error {
+	h.notifyExcept(pb.Hook_HOOK_MESSAGE_HAS_BEEN_UPDATED, ev.ActorID, func(ctx context.Context, c *plugin.Remote) error {
 		_, err := c.MessageHasBeenUpdated(ctx, eventPB(ev))
 		return err
 	})
@@ -257,7 +263,7 @@ func (h *Host) MessageHasBeenUpdated(ev store.Event) {
 
 // MessageHasBeenDeleted implements chat.Hooks.
 func (h *Host) MessageHasBeenDeleted(ev store.Event) {
-	h.notify(pb.Hook_HOOK_MESSAGE_HAS_BEEN_DELETED, func(ctx context.Context, c *plugin.Remote) error {
+	h.notifyExcept(pb.Hook_HOOK_MESSAGE_HAS_BEEN_DELETED, ev.ActorID, func(ctx context.Context, c *plugin.Remote) error {
 		_, err := c.MessageHasBeenDeleted(ctx, eventPB(ev))
 		return err
 	})

@@ -28,6 +28,7 @@ import (
 
 	"github.com/unhidra/unhidra/core/chat"
 	"github.com/unhidra/unhidra/core/metrics"
+	"github.com/unhidra/unhidra/core/pluginhost/wasmhost"
 	"github.com/unhidra/unhidra/core/store"
 	"github.com/unhidra/unhidra/sdk/plugin"
 	pb "github.com/unhidra/unhidra/sdk/proto/pluginv1"
@@ -78,6 +79,9 @@ type Options struct {
 	// Reattach maps plugin ids to already-running plugin processes (see
 	// docs/plugins.md, "Debugging"); the host attaches instead of starting.
 	Reattach map[string]*goplugin.ReattachConfig
+	// WASMCacheDir holds compiled WASM modules across restarts (empty: in
+	// memory only).
+	WASMCacheDir string
 	// HealthInterval is how often each plugin is pinged (default 5s).
 	HealthInterval time.Duration
 	// MissingOK makes a missing Path mean "no plugins" at Start (for the
@@ -103,6 +107,10 @@ type Host struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	wasmOnce sync.Once
+	wasm     *wasmhost.Engine
+	wasmErr  error
 }
 
 type commandReg struct {
@@ -300,6 +308,9 @@ func (h *Host) Close() {
 	}
 	wg.Wait()
 	h.wg.Wait()
+	if h.wasm != nil {
+		_ = h.wasm.Close(context.Background())
+	}
 }
 
 func (h *Host) sweepKV() {
@@ -379,6 +390,18 @@ type Status struct {
 	RecentCrashes   int          `json:"recent_crashes"`
 	LastError       string       `json:"last_error,omitempty"`
 	HookStats       []HookStatus `json:"hook_stats"`
+	// WASM has the module's sandbox counters (kind: wasm only).
+	WASM *WASMStatus `json:"wasm,omitempty"`
+}
+
+// WASMStatus counts what a WASM module's sandbox contained.
+type WASMStatus struct {
+	Instantiations int64 `json:"instantiations"`
+	Discards       int64 `json:"discards"`
+	Traps          int64 `json:"traps"`
+	Timeouts       int64 `json:"timeouts"`
+	Malformed      int64 `json:"malformed"`
+	Denied         int64 `json:"denied"`
 }
 
 // HookStatus is one plugin-hook pair's counters.

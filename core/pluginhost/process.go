@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
+	"github.com/unhidra/unhidra/core/pluginhost/wasmhost"
 	"github.com/unhidra/unhidra/sdk/plugin"
 	pb "github.com/unhidra/unhidra/sdk/proto/pluginv1"
 )
@@ -66,7 +67,8 @@ type swapReq struct {
 
 // instance is one running plugin process.
 type instance struct {
-	client   *goplugin.Client
+	client   *goplugin.Client // nil for kind: wasm
+	wasm     *wasmhost.Module // nil for kind: process
 	remote   *plugin.Remote
 	hooks    uint64
 	contract uint32
@@ -286,6 +288,9 @@ func (m *managed) install(inst *instance) {
 // ping checks the process answers gRPC health checks within d. go-plugin's
 // Ping has no deadline of its own, so a frozen process would block it.
 func ping(inst *instance, d time.Duration) error {
+	if inst.client == nil {
+		return nil // in-process (wasm): nothing to lose contact with
+	}
 	done := make(chan error, 1)
 	go func() {
 		rpc, err := inst.client.Client()
@@ -339,6 +344,9 @@ func (m *managed) crashed(err error) bool {
 // start launches (or attaches to) a process, handshakes and activates it.
 func (m *managed) start(ctx context.Context) (*instance, error) {
 	spec := m.spec.Load()
+	if spec.Kind == "wasm" {
+		return m.startWasm(ctx)
+	}
 	cfg := &goplugin.ClientConfig{
 		HandshakeConfig:  plugin.Handshake,
 		Plugins:          goplugin.PluginSet{plugin.PluginName: &plugin.GRPCPlugin{}},
@@ -469,6 +477,10 @@ func (m *managed) stopInstance(inst *instance) {
 		}
 		cancel()
 	}
+	if inst.wasm != nil {
+		_ = inst.wasm.Close(context.Background())
+		return
+	}
 	killClient(inst.client)
 }
 
@@ -541,6 +553,9 @@ func (m *managed) stop() {
 func (m *managed) binaryChanged() bool {
 	inst := m.cur.Load()
 	spec := m.spec.Load()
+	if spec.Kind == "wasm" && inst != nil {
+		return fileIdentity(spec.WASM.Path) != inst.fileID
+	}
 	if inst == nil || inst.fileID == "" || len(spec.Command) == 0 {
 		return false
 	}
@@ -609,6 +624,11 @@ func (m *managed) status() Status {
 	m.mu.Unlock()
 	if inst := m.cur.Load(); inst != nil {
 		st.PID, st.ContractVersion, st.SDK = inst.pid, inst.contract, inst.sdk
+		if inst.wasm != nil {
+			ws := inst.wasm.Stats()
+			st.WASM = &WASMStatus{Instantiations: ws.Instantiations.Load(), Discards: ws.Discards.Load(), Traps: ws.Traps.Load(),
+				Timeouts: ws.Timeouts.Load(), Malformed: ws.Malformed.Load(), Denied: ws.Denied.Load()}
+		}
 	}
 	known := m.known.Load()
 	st.Hooks = hookList(known)

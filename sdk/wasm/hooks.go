@@ -48,6 +48,27 @@ type DeleteObserver interface {
 	MessageHasBeenDeleted(p *Post)
 }
 
+// LoginFilter is UserWillLogIn: runs before a login succeeds; a Reject
+// refuses it.
+type LoginFilter interface {
+	UserWillLogIn(u *UserEvent) LoginDecision
+}
+
+// LoginObserver is UserHasLoggedIn.
+type LoginObserver interface {
+	UserHasLoggedIn(u *UserEvent)
+}
+
+// ConnectObserver is OnWebSocketConnect.
+type ConnectObserver interface {
+	OnWebSocketConnect(c *ConnectionEvent)
+}
+
+// DisconnectObserver is OnWebSocketDisconnect.
+type DisconnectObserver interface {
+	OnWebSocketDisconnect(c *ConnectionEvent)
+}
+
 // JoinObserver is UserHasJoinedRoom.
 type JoinObserver interface {
 	UserHasJoinedRoom(m *Membership)

@@ -41,10 +41,18 @@ func describe() Description {
 	add(ok, HookMessageHasBeenUpdated)
 	_, ok = p.(DeleteObserver)
 	add(ok, HookMessageHasBeenDeleted)
+	_, ok = p.(LoginFilter)
+	add(ok, HookUserWillLogIn)
+	_, ok = p.(LoginObserver)
+	add(ok, HookUserHasLoggedIn)
 	_, ok = p.(JoinObserver)
 	add(ok, HookUserHasJoinedRoom)
 	_, ok = p.(LeaveObserver)
 	add(ok, HookUserHasLeftRoom)
+	_, ok = p.(ConnectObserver)
+	add(ok, HookOnWebSocketConnect)
+	_, ok = p.(DisconnectObserver)
+	add(ok, HookOnWebSocketDisconnect)
 	ch, ok := p.(CommandHandler)
 	add(ok, HookExecuteCommand)
 	if ok {
@@ -126,6 +134,31 @@ func dispatch(hook string, in []byte) (out any, err error) {
 		}
 		if h, ok := p.(LeaveObserver); ok && hook == HookUserHasLeftRoom {
 			h.UserHasLeftRoom(&m)
+			return nil, nil
+		}
+	case HookUserWillLogIn, HookUserHasLoggedIn:
+		var u UserEvent
+		if err := decode(&u); err != nil {
+			return nil, err
+		}
+		if h, ok := p.(LoginFilter); ok && hook == HookUserWillLogIn {
+			return h.UserWillLogIn(&u), nil
+		}
+		if h, ok := p.(LoginObserver); ok && hook == HookUserHasLoggedIn {
+			h.UserHasLoggedIn(&u)
+			return nil, nil
+		}
+	case HookOnWebSocketConnect, HookOnWebSocketDisconnect:
+		var c ConnectionEvent
+		if err := decode(&c); err != nil {
+			return nil, err
+		}
+		if h, ok := p.(ConnectObserver); ok && hook == HookOnWebSocketConnect {
+			h.OnWebSocketConnect(&c)
+			return nil, nil
+		}
+		if h, ok := p.(DisconnectObserver); ok && hook == HookOnWebSocketDisconnect {
+			h.OnWebSocketDisconnect(&c)
 			return nil, nil
 		}
 	case HookExecuteCommand:

@@ -44,8 +44,12 @@ const (
 	HookMessageWillBeUpdated  = "MessageWillBeUpdated"
 	HookMessageHasBeenUpdated = "MessageHasBeenUpdated"
 	HookMessageHasBeenDeleted = "MessageHasBeenDeleted"
+	HookUserWillLogIn         = "UserWillLogIn"
+	HookUserHasLoggedIn       = "UserHasLoggedIn"
 	HookUserHasJoinedRoom     = "UserHasJoinedRoom"
 	HookUserHasLeftRoom       = "UserHasLeftRoom"
+	HookOnWebSocketConnect    = "OnWebSocketConnect"
+	HookOnWebSocketDisconnect = "OnWebSocketDisconnect"
 	HookExecuteCommand        = "ExecuteCommand"
 	HookOnTick                = "OnTick"
 )
@@ -89,6 +93,25 @@ type Membership struct {
 	Room  string `json:"room"`
 	User  string `json:"user"`
 	Actor string `json:"actor,omitempty"`
+}
+
+// UserEvent is the payload of UserWillLogIn / UserHasLoggedIn.
+type UserEvent struct {
+	User     string `json:"user"`
+	Username string `json:"username"`
+	Device   string `json:"device,omitempty"`
+}
+
+// LoginDecision is UserWillLogIn's answer: zero allows, Reject refuses the
+// login with a reason.
+type LoginDecision struct {
+	Reject string `json:"reject,omitempty"`
+}
+
+// ConnectionEvent is the payload of OnWebSocketConnect / OnWebSocketDisconnect.
+type ConnectionEvent struct {
+	User    string `json:"user"`
+	Session uint64 `json:"session"`
 }
 
 // CommandArgs is one invocation of a registered slash command.

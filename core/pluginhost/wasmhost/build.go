@@ -23,6 +23,9 @@ func Build(ctx context.Context, srcDir, out string) error {
 	if err != nil {
 		return err
 	}
+	if out, err = filepath.Abs(out); err != nil { // go build runs in srcDir
+		return err
+	}
 	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 		return err
 	}

@@ -105,6 +105,9 @@ func fail(cs *callState, msg string) uint64 {
 
 func (m *Module) deny(cs *callState, what string) uint64 {
 	m.stats.Denied.Add(1)
+	if m.opts.OnDenied != nil {
+		m.opts.OnDenied(what)
+	}
 	m.log.Warn("wasm host call denied", "call", what, "hook", cs.hook)
 	return fail(cs, fmt.Sprintf("permission denied: plugin %s has no %s grant", m.id, what))
 }
@@ -345,6 +348,9 @@ func (m *Module) hostHTTP(ctx context.Context, mod api.Module, st []uint64) {
 	if err != nil {
 		if _, isDenied := err.(*deniedError); isDenied {
 			m.stats.Denied.Add(1)
+			if m.opts.OnDenied != nil {
+				m.opts.OnDenied("http")
+			}
 			m.log.Warn("wasm http refused", "url", req.URL, "err", err)
 		}
 		st[0] = fail(cs, "http: "+err.Error())

@@ -101,6 +101,8 @@ type ModuleOptions struct {
 	// RecycleAfter discards an instance after this many calls (default 10000).
 	RecycleAfter int
 	Logger       *slog.Logger
+	// OnDenied observes each refused host call (for metrics). Optional.
+	OnDenied func(capability string)
 }
 
 // Module is a loaded module with its instance pool.
@@ -127,11 +129,11 @@ type Stats struct {
 }
 
 type instance struct {
-	mod              api.Module
+	mod                api.Module
 	call, malloc, free api.Function
-	in               uint32 // guest buffer reused for hook name + input
-	inCap            uint32
-	calls            int
+	in                 uint32 // guest buffer reused for hook name + input
+	inCap              uint32
+	calls              int
 }
 
 const pageSize = 65536
