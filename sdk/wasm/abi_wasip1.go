@@ -51,11 +51,27 @@ func exportDescribe() uint64 {
 	return pin(mustJSON(describe()))
 }
 
+// lastOut keeps the answer of the latest call alive until the next call; the
+// host copies it out and does not free it.
+var (
+	lastOut []byte
+	ncalls  uint32
+)
+
 //go:wasmexport unhidra_call
 func exportCall(hookPtr, hookLen, inPtr, inLen uint32) uint64 {
 	hook := string(view(hookPtr, hookLen))
 	in := view(inPtr, inLen)
-	return pin(call(hook, in))
+	lastOut = call(hook, in)
+	// Yield regularly so the garbage collector's workers run: a Go guest
+	// never yields on its own between host calls.
+	if ncalls++; ncalls%8 == 0 {
+		runtime.Gosched()
+	}
+	if len(lastOut) == 0 {
+		return 0
+	}
+	return uint64(uint32(uintptr(unsafe.Pointer(&lastOut[0]))))<<32 | uint64(len(lastOut))
 }
 
 func view(ptr, n uint32) []byte {

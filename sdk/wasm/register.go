@@ -184,6 +184,11 @@ func dispatch(hook string, in []byte) (out any, err error) {
 // call is the body of the unhidra_call export: run the hook and wrap the
 // answer in a CallResult envelope.
 func call(hook string, in []byte) []byte {
+	if hook == HookMessageWillBePosted || hook == HookMessageWillBeUpdated {
+		if b, ok := fastFilter(hook, in); ok {
+			return b
+		}
+	}
 	out, err := dispatch(hook, in)
 	var r CallResult
 	if err != nil {
@@ -197,5 +202,48 @@ func call(hook string, in []byte) []byte {
 		}
 	}
 	b, _ := json.Marshal(r)
+	return b
+}
+
+// outBuf is reused for every fast-path answer (the host copies it out
+// before the next call).
+var outBuf []byte
+
+// fastFilter runs a filter hook with the hand-written codec. ok is false
+// when the plugin lacks the hook, so the general path reports it.
+func fastFilter(hook string, in []byte) (out []byte, ok bool) {
+	p := registered
+	var d PostDecision
+	var post Post
+	defer func() {
+		if r := recover(); r != nil {
+			out, ok = errorEnvelope(fmt.Sprintf("plugin panicked in %s: %v", hook, r)), true
+		}
+	}()
+	if hook == HookMessageWillBePosted {
+		h, has := p.(PostFilter)
+		if !has {
+			return nil, false
+		}
+		if err := decodePost(in, &post); err != nil {
+			return errorEnvelope("decode " + hook + " input: " + err.Error()), true
+		}
+		d = h.MessageWillBePosted(&post)
+	} else {
+		h, has := p.(UpdateFilter)
+		if !has {
+			return nil, false
+		}
+		if err := decodePost(in, &post); err != nil {
+			return errorEnvelope("decode " + hook + " input: " + err.Error()), true
+		}
+		d = h.MessageWillBeUpdated(&post)
+	}
+	outBuf = appendDecision(outBuf[:0], d)
+	return outBuf, true
+}
+
+func errorEnvelope(msg string) []byte {
+	b, _ := json.Marshal(CallResult{Error: msg})
 	return b
 }

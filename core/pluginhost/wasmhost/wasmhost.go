@@ -292,7 +292,8 @@ func (m *Module) activate(ctx context.Context, inst *instance) error {
 	return nil
 }
 
-// readOut copies a packed ptr/len result out of guest memory and frees it.
+// readOut copies a packed ptr/len result out of guest memory and frees it
+// (describe results; call results are owned by the guest, see readCallOut).
 func (m *Module) readOut(ctx context.Context, inst *instance, packed uint64) ([]byte, error) {
 	ptr, n := uint32(packed>>32), uint32(packed)
 	if n == 0 {
@@ -395,12 +396,15 @@ func (m *Module) invoke(ctx context.Context, inst *instance, hook string, in []b
 	if err != nil {
 		return nil, m.classify(ctx, err)
 	}
-	out, err := m.readOut(ctx, inst, r[0])
-	if err != nil {
-		if errors.Is(err, ErrMalformed) {
-			return nil, err
+	// The answer stays owned by the guest until its next call: copy it.
+	ptr, n := uint32(r[0]>>32), uint32(r[0])
+	var out []byte
+	if n > 0 {
+		b, okr := mem.Read(ptr, n)
+		if !okr {
+			return nil, fmt.Errorf("%w: result (%d, %d) is outside memory", ErrMalformed, ptr, n)
 		}
-		return nil, m.classify(ctx, err)
+		out = b // decoded below before the instance runs again
 	}
 	var env unhidra.CallResult
 	if err := json.Unmarshal(out, &env); err != nil {

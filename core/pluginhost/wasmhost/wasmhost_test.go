@@ -479,3 +479,23 @@ func BenchmarkInstantiateFromCache(b *testing.B) {
 		m.Close(ctx)
 	}
 }
+
+// A filter that allocates on every call keeps its instance's memory bounded
+// (the guest's GC runs — through allocation assists and the SDK's periodic
+// yield) instead of growing into the cap and trapping.
+func TestGuestMemoryStaysBounded(t *testing.T) {
+	m := load(t, "../../../wasm/wordfilter", ModuleOptions{ID: "wf-gc", MaxInstances: 1, MemoryLimitMB: 16,
+		RecycleAfter: 1 << 30, Config: []byte(`{"words":["darn"],"mode":"mask"}`)})
+	// ~14 KB in; the mask allocates several copies (≈100 KB per call), so
+	// 400 calls allocate ≈40 MB against a 16 MB cap.
+	in := post(strings.Repeat("darn it, ", 1500))
+	ctx := context.Background()
+	for i := 0; i < 400; i++ {
+		if _, err := m.Call(ctx, unhidra.HookMessageWillBePosted, in); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	if n := m.Stats().Instantiations.Load(); n != 1 {
+		t.Fatalf("%d instantiations: the instance trapped (memory grew to the cap)", n)
+	}
+}
