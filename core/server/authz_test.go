@@ -535,6 +535,19 @@ func checks() []check {
 			run: func(w *world, _ any, a *actor) error { return apiDo(a, "GET", "/v1/admin/keys", nil) }},
 		{name: "admin.keys rotate", route: "POST /v1/admin/keys/rotate", allowed: []string{rSuper}, sys: true,
 			run: func(w *world, _ any, a *actor) error { return apiDo(a, "POST", "/v1/admin/keys/rotate", nil) }},
+		{name: "plugins.manage status", route: "GET /v1/admin/plugins", allowed: []string{rSuper}, sys: true,
+			run: func(w *world, _ any, a *actor) error { return apiDo(a, "GET", "/v1/admin/plugins", nil) }},
+		{name: "plugins.manage reload", route: "POST /v1/admin/plugins/reload", allowed: []string{rSuper}, sys: true,
+			run: func(w *world, _ any, a *actor) error {
+				// The test server has no plugins.yaml: an allowed reload gets
+				// as far as reading it (400); a refused one never does.
+				err := apiDo(a, "POST", "/v1/admin/plugins/reload", nil)
+				var ae *client.APIError
+				if errors.As(err, &ae) && ae.Code == protocol.CodeBadRequest {
+					return nil
+				}
+				return err
+			}},
 		// Last, because it changes every actor's password.
 		{name: "self.manage password", route: "POST /v1/auth/password", allowed: all(), sys: true,
 			run: func(w *world, _ any, a *actor) error {
