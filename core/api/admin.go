@@ -10,17 +10,6 @@ import (
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
 
-// requireSuperadmin admits only callers whose account (read now, not from
-// the token) is an active superadmin. It is the one place admin access is
-// decided until the authorization layer (Casbin) replaces it.
-func (a *API) requireSuperadmin(c *fiber.Ctx) error {
-	u, err := a.o.Store.UserByID(c.UserContext(), identity(c).UserID)
-	if err != nil || u.Role != "superadmin" || u.DeactivatedAt != 0 {
-		return a.Error(c, chat.Errorf(protocol.CodeForbidden, "this needs the superadmin role"))
-	}
-	return c.Next()
-}
-
 func (a *API) adminCreateUser(c *fiber.Ctx) error {
 	var req struct {
 		Username string `json:"username"`
@@ -33,6 +22,9 @@ func (a *API) adminCreateUser(c *fiber.Ctx) error {
 	}
 	u, err := a.o.Auth.CreateUser(c.UserContext(), auth.RegisterRequest{Username: req.Username, Password: req.Password, Email: req.Email}, req.Role)
 	if err != nil {
+		return a.Error(c, err)
+	}
+	if err := a.o.Authz.UserCreated(c.UserContext(), u); err != nil {
 		return a.Error(c, err)
 	}
 	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"user": a.view(u, true)})

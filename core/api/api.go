@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/authz"
 	"github.com/unhidra/unhidra/core/chat"
 	"github.com/unhidra/unhidra/core/metrics"
 	"github.com/unhidra/unhidra/core/ratelimit"
@@ -27,6 +28,7 @@ import (
 type Options struct {
 	Chat    *chat.Service
 	Auth    *auth.Service
+	Authz   *authz.Enforcer
 	Store   *store.Store
 	Metrics *metrics.Metrics
 	Logger  *slog.Logger
@@ -49,7 +51,10 @@ type Limits struct {
 }
 
 // API holds the REST handlers.
-type API struct{ o Options }
+type API struct {
+	o      Options
+	routes []Route
+}
 
 // New returns the API.
 func New(o Options) *API {
@@ -67,58 +72,71 @@ func New(o Options) *API {
 
 const identityKey = "unhidra.identity"
 
-// Register mounts every route on r.
+// Register mounts every route on r. Each route names the operation(s) the
+// enforcer decides for it (routes.go); Routes lists them for the coverage
+// test and docs/authorization.md.
 func (a *API) Register(r fiber.Router) {
-	r.Get("/.well-known/jwks.json", a.jwks)
-	v1 := r.Group("/v1")
 	lim := a.o.Limits
-	v1.Post("/auth/register", a.limit(lim.Register, "registration"), a.register)
-	v1.Post("/auth/login", a.limit(lim.Login, "login"), a.login)
-	v1.Post("/auth/refresh", a.limit(lim.IP, "auth"), a.refresh)
-	v1.Post("/auth/logout", a.limit(lim.IP, "auth"), a.logout)
-	v1.Post("/auth/password", a.limit(lim.IP, "auth"), a.requireAuth, a.changePassword)
+	a.public(r, "GET", "/.well-known/jwks.json", a.jwks)
+	a.public(r, "POST", "/v1/auth/register", a.limit(lim.Register, "registration"), a.register)
+	a.public(r, "POST", "/v1/auth/login", a.limit(lim.Login, "login"), a.login)
+	a.public(r, "POST", "/v1/auth/refresh", a.limit(lim.IP, "auth"), a.refresh)
+	a.public(r, "POST", "/v1/auth/logout", a.limit(lim.IP, "auth"), a.logout)
+	a.sys(r, "POST", "/v1/auth/password", authz.OpSelfManage, a.limit(lim.IP, "auth"), a.changePassword)
 
-	p := v1.Group("", a.requireAuth)
-	p.Get("/me", a.me)
-	p.Get("/users", a.listUsers)
-	p.Get("/users/:id", a.getUser)
-	p.Get("/spaces", a.listSpaces)
-	p.Post("/spaces", a.createSpace)
-	p.Get("/rooms", a.listRooms)
-	p.Post("/rooms", a.createRoom)
-	p.Get("/rooms/:id", a.getRoom)
-	p.Post("/rooms/:id/join", a.joinRoom)
-	p.Post("/rooms/:id/leave", a.leaveRoom)
-	p.Get("/rooms/:id/members", a.listMembers)
-	p.Post("/rooms/:id/members", a.addMember)
-	p.Delete("/rooms/:id/members/:user", a.removeMember)
-	p.Get("/rooms/:id/messages", a.history)
-	p.Post("/rooms/:id/messages", a.postMessage)
-	p.Patch("/rooms/:id/messages/:mid", a.editMessage)
-	p.Delete("/rooms/:id/messages/:mid", a.deleteMessage)
-	p.Get("/rooms/:id/messages/:mid/edits", a.messageEdits)
-	p.Put("/rooms/:id/messages/:mid/reactions/:emoji", a.react(true))
-	p.Delete("/rooms/:id/messages/:mid/reactions/:emoji", a.react(false))
-	p.Get("/search", a.search)
-	p.Get("/sessions", a.listSessions)
-	p.Delete("/sessions/:id", a.revokeSession)
-	p.Get("/devices", a.listDevices)
-	p.Post("/devices", a.registerDevice)
-	p.Patch("/devices/:id", a.updateDevice)
-	p.Delete("/devices/:id", a.revokeDevice)
+	a.sys(r, "GET", "/v1/me", authz.OpSelfRead, a.me)
+	a.sys(r, "GET", "/v1/sessions", authz.OpSelfRead, a.listSessions)
+	a.sys(r, "DELETE", "/v1/sessions/:id", authz.OpSelfManage, a.revokeSession)
+	a.sys(r, "GET", "/v1/devices", authz.OpSelfRead, a.listDevices)
+	a.sys(r, "POST", "/v1/devices", authz.OpSelfManage, a.registerDevice)
+	a.sys(r, "PATCH", "/v1/devices/:id", authz.OpSelfManage, a.updateDevice)
+	a.sys(r, "DELETE", "/v1/devices/:id", authz.OpSelfManage, a.revokeDevice)
 
-	adm := v1.Group("/admin", a.requireAuth, a.requireSuperadmin)
-	adm.Post("/users", a.adminCreateUser)
-	adm.Post("/users/:id/deactivate", a.adminSetActive(false))
-	adm.Post("/users/:id/reactivate", a.adminSetActive(true))
-	adm.Get("/users/:id/sessions", a.adminListSessions)
-	adm.Post("/users/:id/revoke-sessions", a.adminRevokeUserSessions)
-	adm.Delete("/sessions/:id", a.adminRevokeSession)
-	adm.Post("/invites", a.adminCreateInvite)
-	adm.Get("/invites", a.adminListInvites)
-	adm.Delete("/invites/:id", a.adminRevokeInvite)
-	adm.Get("/keys", a.adminKeys)
-	adm.Post("/keys/rotate", a.adminRotateKeys)
+	a.sys(r, "GET", "/v1/users", authz.OpUserRead, a.listUsers)
+	a.sys(r, "GET", "/v1/users/:id", authz.OpUserRead, a.getUser)
+
+	a.sys(r, "GET", "/v1/orgs", authz.OpOrgList, a.listOrgs)
+	a.sys(r, "POST", "/v1/orgs", authz.OpOrgCreate, a.createOrg)
+	a.org(r, "GET", "/v1/orgs/:id", authz.OpOrgRead, a.getOrg)
+	a.org(r, "GET", "/v1/orgs/:id/members", authz.OpOrgMembersRead, a.listOrgMembers)
+	a.org(r, "PUT", "/v1/orgs/:id/members/:user", authz.OpOrgMembersManage, a.setOrgMember)
+	a.org(r, "DELETE", "/v1/orgs/:id/members/:user", authz.OpOrgMembersManage, a.removeOrgMember)
+
+	a.scoped(r, "GET", "/v1/spaces", a.listSpaces, authz.OpSpaceList)
+	a.scoped(r, "POST", "/v1/spaces", a.createSpace, authz.OpSpaceCreate)
+	a.scoped(r, "GET", "/v1/spaces/:id", a.getSpace, authz.OpSpaceRead)
+
+	a.scoped(r, "GET", "/v1/rooms", a.listRooms, authz.OpRoomListMine, authz.OpRoomListPublic)
+	a.scoped(r, "POST", "/v1/rooms", a.createRoom, authz.OpRoomCreate)
+	a.scoped(r, "GET", "/v1/rooms/:id", a.getRoom, authz.OpRoomRead)
+	a.scoped(r, "PATCH", "/v1/rooms/:id", a.updateRoom, authz.OpRoomUpdate)
+	a.scoped(r, "POST", "/v1/rooms/:id/join", a.joinRoom, authz.OpRoomJoin)
+	a.scoped(r, "POST", "/v1/rooms/:id/leave", a.leaveRoom, authz.OpRoomLeave)
+	a.scoped(r, "GET", "/v1/rooms/:id/members", a.listMembers, authz.OpRoomMembersRead)
+	a.scoped(r, "POST", "/v1/rooms/:id/members", a.addMember, authz.OpRoomInvite)
+	a.scoped(r, "PUT", "/v1/rooms/:id/members/:user", a.setMemberRole, authz.OpRolesAssign)
+	a.scoped(r, "DELETE", "/v1/rooms/:id/members/:user", a.removeMember, authz.OpRoomKick, authz.OpRoomLeave)
+	a.scoped(r, "GET", "/v1/rooms/:id/messages", a.history, authz.OpMessageRead)
+	a.scoped(r, "POST", "/v1/rooms/:id/messages", a.postMessage, authz.OpMessageSend)
+	a.scoped(r, "PATCH", "/v1/rooms/:id/messages/:mid", a.editMessage, authz.OpMessageEdit, authz.OpMessageEditAny)
+	a.scoped(r, "DELETE", "/v1/rooms/:id/messages/:mid", a.deleteMessage, authz.OpMessageDelete, authz.OpMessageDelAny)
+	a.scoped(r, "GET", "/v1/rooms/:id/messages/:mid/edits", a.messageEdits, authz.OpMessageRead)
+	a.scoped(r, "PUT", "/v1/rooms/:id/messages/:mid/reactions/:emoji", a.react(true), authz.OpMessageReact)
+	a.scoped(r, "DELETE", "/v1/rooms/:id/messages/:mid/reactions/:emoji", a.react(false), authz.OpMessageReact)
+	a.sys(r, "GET", "/v1/search", authz.OpSearch, a.search)
+
+	a.sys(r, "POST", "/v1/admin/users", authz.OpUsersManage, a.adminCreateUser)
+	a.sys(r, "POST", "/v1/admin/users/:id/deactivate", authz.OpUsersManage, a.adminSetActive(false))
+	a.sys(r, "POST", "/v1/admin/users/:id/reactivate", authz.OpUsersManage, a.adminSetActive(true))
+	a.sys(r, "GET", "/v1/admin/users/:id/sessions", authz.OpUsersManage, a.adminListSessions)
+	a.sys(r, "POST", "/v1/admin/users/:id/revoke-sessions", authz.OpUsersManage, a.adminRevokeUserSessions)
+	a.sys(r, "DELETE", "/v1/admin/sessions/:id", authz.OpUsersManage, a.adminRevokeSession)
+	a.sys(r, "POST", "/v1/admin/invites", authz.OpInvitesManage, a.adminCreateInvite)
+	a.sys(r, "GET", "/v1/admin/invites", authz.OpInvitesManage, a.adminListInvites)
+	a.sys(r, "DELETE", "/v1/admin/invites/:id", authz.OpInvitesManage, a.adminRevokeInvite)
+	a.sys(r, "GET", "/v1/admin/keys", authz.OpKeysManage, a.adminKeys)
+	a.sys(r, "POST", "/v1/admin/keys/rotate", authz.OpKeysManage, a.adminRotateKeys)
+	a.registerAdmin(r)
 }
 
 // Error writes err as a JSON error body with the status for its code.
@@ -137,6 +155,10 @@ func (a *API) Error(c *fiber.Ctx, err error) error {
 	case errors.Is(err, auth.ErrRegistrationClosed), errors.Is(err, auth.ErrInviteRequired), errors.Is(err, auth.ErrWrongPassword):
 		e = &chat.Error{Code: protocol.CodeForbidden, Message: err.Error()}
 	case errors.Is(err, auth.ErrNotFound):
+		e = &chat.Error{Code: protocol.CodeNotFound, Message: err.Error()}
+	case errors.Is(err, authz.ErrInvalid):
+		e = &chat.Error{Code: protocol.CodeBadRequest, Message: err.Error()}
+	case errors.Is(err, authz.ErrNotFound):
 		e = &chat.Error{Code: protocol.CodeNotFound, Message: err.Error()}
 	default:
 		var ie *auth.InputError
@@ -293,7 +315,11 @@ func queryInt(c *fiber.Ctx, k string, def, lo, hi int) int {
 }
 
 func (a *API) listSpaces(c *fiber.Ctx) error {
-	sps, err := a.o.Store.ListSpaces(c.UserContext(), store.DefaultOrg)
+	org := c.Query("org", store.DefaultOrg)
+	if err := a.decideOrg(c, org, authz.OpSpaceList); err != nil {
+		return a.Error(c, err)
+	}
+	sps, err := a.o.Store.ListSpaces(c.UserContext(), org)
 	if err != nil {
 		return a.Error(c, err)
 	}
@@ -315,20 +341,35 @@ type spaceView struct {
 
 func spaceOut(sp store.Space) spaceView { return spaceView{sp.ID, sp.OrgID, sp.Name, sp.CreatedAt} }
 
-func (a *API) createSpace(c *fiber.Ctx) error {
-	if identity(c).Role != "superadmin" {
-		return a.Error(c, chat.Errorf(protocol.CodeForbidden, "only admins create spaces"))
+func (a *API) getSpace(c *fiber.Ctx) error {
+	sp, err := a.o.Store.SpaceByID(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return a.Error(c, chat.Errorf(protocol.CodeNotFound, "space %q not found", c.Params("id")))
 	}
+	if !a.o.Authz.Decide(authz.Request{Sub: authz.User(identity(c).UserID), Space: sp.ID, Org: sp.OrgID, Act: authz.OpSpaceRead}) {
+		return a.Error(c, chat.Errorf(protocol.CodeNotFound, "space %q not found", c.Params("id")))
+	}
+	return c.JSON(spaceOut(sp))
+}
+
+func (a *API) createSpace(c *fiber.Ctx) error {
 	var req struct {
 		Name string `json:"name"`
+		Org  string `json:"org"`
 	}
 	if err := bind(c, &req); err != nil {
+		return a.Error(c, err)
+	}
+	if req.Org == "" {
+		req.Org = store.DefaultOrg
+	}
+	if err := a.decideOrg(c, req.Org, authz.OpSpaceCreate); err != nil {
 		return a.Error(c, err)
 	}
 	if strings.TrimSpace(req.Name) == "" || len(req.Name) > 100 {
 		return a.Error(c, chat.Errorf(protocol.CodeBadRequest, "name must have 1–100 bytes"))
 	}
-	sp := store.Space{ID: uuid.NewString(), OrgID: store.DefaultOrg, Name: strings.TrimSpace(req.Name), CreatedAt: store.Now()}
+	sp := store.Space{ID: uuid.NewString(), OrgID: req.Org, Name: strings.TrimSpace(req.Name), CreatedAt: store.Now()}
 	if err := a.o.Store.CreateSpace(c.UserContext(), &sp); err != nil {
 		return a.Error(c, err)
 	}
@@ -336,18 +377,19 @@ func (a *API) createSpace(c *fiber.Ctx) error {
 }
 
 type roomView struct {
-	ID        string `json:"id"`
-	Space     string `json:"space"`
-	Name      string `json:"name"`
-	Kind      string `json:"kind"`
-	Topic     string `json:"topic,omitempty"`
-	CreatedBy string `json:"created_by"`
-	CreatedAt int64  `json:"created_at"`
-	LastSeq   int64  `json:"last_seq"`
+	ID             string `json:"id"`
+	Space          string `json:"space"`
+	Name           string `json:"name"`
+	Kind           string `json:"kind"`
+	Topic          string `json:"topic,omitempty"`
+	CreatedBy      string `json:"created_by"`
+	CreatedAt      int64  `json:"created_at"`
+	LastSeq        int64  `json:"last_seq"`
+	Classification int    `json:"classification"`
 }
 
 func roomOut(r store.Room) roomView {
-	return roomView{r.ID, r.SpaceID, r.Name, r.Kind, r.Topic, r.CreatedBy, r.CreatedAt, r.LastSeq}
+	return roomView{r.ID, r.SpaceID, r.Name, r.Kind, r.Topic, r.CreatedBy, r.CreatedAt, r.LastSeq, r.Classification}
 }
 
 func (a *API) listRooms(c *fiber.Ctx) error {
@@ -356,7 +398,7 @@ func (a *API) listRooms(c *fiber.Ctx) error {
 		err error
 	)
 	if c.Query("public") != "" {
-		rs, err = a.o.Store.PublicRooms(c.UserContext(), c.Query("space"), queryInt(c, "limit", 100, 1, 500))
+		rs, err = a.o.Chat.PublicRooms(c.UserContext(), identity(c), c.Query("space"), queryInt(c, "limit", 100, 1, 500))
 	} else {
 		rs, err = a.o.Chat.Rooms(c.UserContext(), identity(c))
 	}
@@ -395,6 +437,31 @@ func (a *API) getRoom(c *fiber.Ctx) error {
 		r.LastSeq = last
 	}
 	return c.JSON(roomOut(r))
+}
+
+func (a *API) updateRoom(c *fiber.Ctx) error {
+	var req chat.UpdateRoomRequest
+	if err := bind(c, &req); err != nil {
+		return a.Error(c, err)
+	}
+	r, err := a.o.Chat.UpdateRoom(c.UserContext(), identity(c), c.Params("id"), req)
+	if err != nil {
+		return a.Error(c, err)
+	}
+	return c.JSON(roomOut(r))
+}
+
+func (a *API) setMemberRole(c *fiber.Ctx) error {
+	var req struct {
+		Role string `json:"role"`
+	}
+	if err := bind(c, &req); err != nil {
+		return a.Error(c, err)
+	}
+	if err := a.o.Chat.SetMemberRole(c.UserContext(), identity(c), c.Params("id"), c.Params("user"), req.Role); err != nil {
+		return a.Error(c, err)
+	}
+	return c.JSON(fiber.Map{"room": c.Params("id"), "user": c.Params("user"), "role": req.Role})
 }
 
 func (a *API) joinRoom(c *fiber.Ctx) error {
@@ -538,9 +605,8 @@ func (a *API) deleteMessage(c *fiber.Ctx) error {
 }
 
 func (a *API) messageEdits(c *fiber.Ctx) error {
-	id := identity(c)
-	if !a.o.Chat.IsMember(c.UserContext(), c.Params("id"), id.UserID) {
-		return a.Error(c, chat.Errorf(protocol.CodeNotFound, "room not found"))
+	if err := a.o.Chat.Allowed(c.UserContext(), identity(c), c.Params("id"), authz.OpMessageRead); err != nil {
+		return a.Error(c, err)
 	}
 	m, err := a.o.Store.MessageByID(c.UserContext(), c.Params("mid"))
 	if err != nil || m.RoomID != c.Params("id") {

@@ -49,6 +49,9 @@ func (a *API) register(c *fiber.Ctx) error {
 	if err != nil {
 		return a.Error(c, err)
 	}
+	if err := a.o.Authz.UserCreated(c.UserContext(), u); err != nil {
+		return a.Error(c, err)
+	}
 	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"user": a.view(u, true)})
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/authz"
 	"github.com/unhidra/unhidra/core/hub"
 	"github.com/unhidra/unhidra/core/metrics"
 	"github.com/unhidra/unhidra/core/ratelimit"
@@ -78,9 +80,11 @@ type Options struct {
 	Store     *store.Store
 	Committer *store.Committer
 	Hub       *hub.Hub
-	Metrics   *metrics.Metrics
-	Logger    *slog.Logger
-	Hooks     Hooks
+	// Authz decides every room action (required).
+	Authz   *authz.Enforcer
+	Metrics *metrics.Metrics
+	Logger  *slog.Logger
+	Hooks   Hooks
 	// MaxText is the largest message text in bytes (default 16 KiB).
 	MaxText int
 	// MaxMeta is the largest meta object in bytes (default 4 KiB).
@@ -102,7 +106,8 @@ type Service struct {
 type roomState struct {
 	mu      sync.RWMutex
 	room    store.Room
-	members map[string]string // user → role
+	org     string            // the org of the room's space
+	members map[string]string // user → role (mirrors members; decisions use authz)
 }
 
 // New returns a Service.
@@ -116,7 +121,12 @@ func New(o Options) *Service {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Service{o: o}
+	if o.Authz == nil {
+		panic("chat: Options.Authz is required")
+	}
+	s := &Service{o: o}
+	o.Authz.OnChange(s.onAuthzChange)
+	return s
 }
 
 // Store returns the service's store (for read-only REST handlers).
@@ -140,7 +150,11 @@ func (s *Service) state(ctx context.Context, room string) (*roomState, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &roomState{room: r, members: make(map[string]string, len(ms))}
+	sp, err := s.o.Store.SpaceByID(ctx, r.SpaceID)
+	if err != nil {
+		return nil, fmt.Errorf("room %s: space %s: %w", room, r.SpaceID, err)
+	}
+	st := &roomState{room: r, org: sp.OrgID, members: make(map[string]string, len(ms))}
 	for _, m := range ms {
 		st.members[m.UserID] = m.Role
 	}
@@ -148,30 +162,104 @@ func (s *Service) state(ctx context.Context, room string) (*roomState, error) {
 	return v.(*roomState), nil
 }
 
-// member returns the room state if user is a member, else a forbidden or
-// not-found error. Non-members cannot tell a private room from a missing one.
-func (s *Service) member(ctx context.Context, room, user string) (*roomState, error) {
+// request builds the authorization request for user doing act in st.
+func (st *roomState) request(user, act string) authz.Request {
+	st.mu.RLock()
+	defer st.mu.RUnlock()
+	return authz.Request{Sub: authz.User(user), Room: st.room.ID, Space: st.room.SpaceID, Org: st.org, Act: act,
+		Env: authz.Env{Kind: st.room.Kind, Classification: st.room.Classification}}
+}
+
+// allowed asks the enforcer whether user may do act in the room.
+func (s *Service) allowed(st *roomState, user, act string) bool {
+	return s.o.Authz.Decide(st.request(user, act))
+}
+
+// authorize loads room and checks that the caller may do act there. A
+// caller who may not even see the room cannot tell it from a missing one
+// (not_found); one who may see it gets forbidden, or "join first" for a
+// public room they may join.
+func (s *Service) authorize(ctx context.Context, id auth.Identity, room, act string) (*roomState, error) {
 	st, err := s.state(ctx, room)
 	if err != nil {
 		return nil, err
 	}
-	st.mu.RLock()
-	_, ok := st.members[user]
-	kind := st.room.Kind
-	st.mu.RUnlock()
-	if !ok {
-		if kind == store.KindPublic {
-			return nil, Errorf(protocol.CodeForbidden, "join room %s first", room)
-		}
-		return nil, Errorf(protocol.CodeNotFound, "room %q not found", room)
+	if s.allowed(st, id.UserID, act) {
+		return st, nil
 	}
-	return st, nil
+	return nil, s.denied(st, id.UserID, act)
 }
 
-// IsMember reports whether user belongs to room.
-func (s *Service) IsMember(ctx context.Context, room, user string) bool {
-	_, err := s.member(ctx, room, user)
-	return err == nil
+func (s *Service) denied(st *roomState, user, act string) error {
+	st.mu.RLock()
+	room, kind := st.room.ID, st.room.Kind
+	_, member := st.members[user]
+	st.mu.RUnlock()
+	if act != authz.OpRoomRead && (member || s.allowed(st, user, authz.OpRoomRead)) {
+		return Errorf(protocol.CodeForbidden, "you may not %s in room %s", act, room)
+	}
+	if !member && kind == store.KindPublic && act != authz.OpRoomJoin && s.allowed(st, user, authz.OpRoomJoin) {
+		return Errorf(protocol.CodeForbidden, "join room %s first", room)
+	}
+	return Errorf(protocol.CodeNotFound, "room %q not found", room)
+}
+
+// Allowed reports whether user may do act in room (for REST handlers that
+// read room data directly).
+func (s *Service) Allowed(ctx context.Context, id auth.Identity, room, act string) error {
+	_, err := s.authorize(ctx, id, room, act)
+	return err
+}
+
+// setMember records a membership in the room cache and the enforcer.
+func (s *Service) setMember(st *roomState, user, role string) {
+	st.mu.Lock()
+	st.members[user] = role
+	room := st.room.ID
+	st.mu.Unlock()
+	s.o.Authz.SetRoomRole(user, room, role)
+}
+
+// onAuthzChange runs after every policy change: sessions that may no longer
+// read a room stop receiving it at once, and are told with a left frame.
+func (s *Service) onAuthzChange(c authz.Change) {
+	if c.Grant {
+		return
+	}
+	var rooms []string
+	if c.Subject != "" {
+		if !strings.HasPrefix(c.Subject, authz.KindUser+":") {
+			return
+		}
+		rooms = s.o.Hub.UserRooms(strings.TrimPrefix(c.Subject, authz.KindUser+":"))
+	} else {
+		rooms = s.o.Hub.Rooms()
+	}
+	for _, room := range rooms {
+		s.recheckRoom(room, c.Subject)
+	}
+}
+
+// recheckRoom unsubscribes the sessions of room (of one subject, or all)
+// whose user may no longer read it.
+func (s *Service) recheckRoom(room, subject string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := s.state(ctx, room)
+	if err != nil {
+		return
+	}
+	for _, sub := range s.o.Hub.RoomSessions(room) {
+		if subject != "" && authz.User(sub.UserID()) != subject {
+			continue
+		}
+		if !s.allowed(st, sub.UserID(), authz.OpMessageRead) {
+			s.o.Logger.Info("session lost read access to room", "user", sub.UserID(), "room", room)
+			s.o.Hub.Unsubscribe(room, sub)
+			f := protocol.Frame{Type: protocol.TypeLeft, Room: room, User: sub.UserID()}
+			sub.Enqueue(encode(&f))
+		}
+	}
 }
 
 // encode marshals f once and wraps it as a WebSocket frame.
@@ -291,7 +379,7 @@ func (s *Service) send(ctx context.Context, user string, asMember bool, req Send
 		}
 	}
 	if asMember {
-		if _, err := s.member(ctx, req.Room, user); err != nil {
+		if _, err := s.authorize(ctx, auth.Identity{UserID: user}, req.Room, authz.OpMessageSend); err != nil {
 			done(Ack{}, err)
 			return
 		}
@@ -432,14 +520,27 @@ func (s *Service) Mutate(ctx context.Context, id auth.Identity, req MutateReques
 		done(Ack{}, Errorf(protocol.CodeBadRequest, "unknown change %q", req.Kind))
 		return
 	}
-	st, err := s.member(ctx, req.Room, id.UserID)
+	act, anyAct := authz.OpMessageReact, ""
+	switch req.Kind {
+	case store.EventEdited:
+		act, anyAct = authz.OpMessageEdit, authz.OpMessageEditAny
+	case store.EventDeleted:
+		act, anyAct = authz.OpMessageDelete, authz.OpMessageDelAny
+	}
+	st, err := s.authorize(ctx, id, req.Room, act)
+	if err != nil && anyAct != "" {
+		// A moderator who may change others' messages need not be able to
+		// change their own (e.g. an orgadmin who is not a room member).
+		var e2 error
+		st, e2 = s.authorize(ctx, id, req.Room, anyAct)
+		if e2 == nil {
+			err = nil
+		}
+	}
 	if err != nil {
 		done(Ack{}, err)
 		return
 	}
-	st.mu.RLock()
-	role := st.members[id.UserID]
-	st.mu.RUnlock()
 	if req.Kind == store.EventEdited && s.o.Hooks != nil {
 		e := EditDraft{Room: req.Room, ID: req.ID, Editor: id.UserID, Text: req.Text}
 		if err := s.o.Hooks.MessageWillBeUpdated(ctx, &e); err != nil {
@@ -452,8 +553,10 @@ func (s *Service) Mutate(ctx context.Context, id auth.Identity, req MutateReques
 		}
 		req.Text = e.Text
 	}
+	// Privileged lets the store change someone else's message.
+	privileged := anyAct != "" && s.allowed(st, id.UserID, anyAct)
 	op := &store.Op{Kind: req.Kind, RoomID: req.Room, Actor: id.UserID, Target: req.ID, Text: req.Text,
-		Emoji: req.Emoji, On: req.On, Privileged: req.Kind == store.EventDeleted && (role == "owner" || id.Role == "superadmin")}
+		Emoji: req.Emoji, On: req.On, Privileged: privileged}
 	op.Done = func(r store.Result) {
 		if r.Err != nil {
 			done(Ack{}, AsError(r.Err))

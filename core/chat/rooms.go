@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/authz"
 	"github.com/unhidra/unhidra/core/hub"
 	"github.com/unhidra/unhidra/core/store"
 	"github.com/unhidra/unhidra/sdk/protocol"
@@ -50,8 +51,16 @@ func (s *Service) CreateRoom(ctx context.Context, id auth.Identity, req CreateRo
 	if req.Space == "" {
 		req.Space = store.DefaultSpace
 	}
-	if _, err := s.o.Store.SpaceByID(ctx, req.Space); err != nil {
+	sp, err := s.o.Store.SpaceByID(ctx, req.Space)
+	if err != nil {
 		return store.Room{}, false, Errorf(protocol.CodeNotFound, "space %q not found", req.Space)
+	}
+	spaceReq := authz.Request{Sub: authz.User(id.UserID), Space: sp.ID, Org: sp.OrgID}
+	if !s.o.Authz.Decide(withAct(spaceReq, authz.OpRoomCreate)) {
+		if !s.o.Authz.Decide(withAct(spaceReq, authz.OpSpaceRead)) {
+			return store.Room{}, false, Errorf(protocol.CodeNotFound, "space %q not found", req.Space)
+		}
+		return store.Room{}, false, Errorf(protocol.CodeForbidden, "you may not create rooms in space %s", req.Space)
 	}
 	if len(req.Members) > 1000 {
 		return store.Room{}, false, Errorf(protocol.CodeBadRequest, "at most 1000 initial members")
@@ -65,6 +74,9 @@ func (s *Service) CreateRoom(ctx context.Context, id auth.Identity, req CreateRo
 			return store.Room{}, false, err
 		}
 		if !seen[u.ID] {
+			if err := s.inScope(u.ID, sp.ID, sp.OrgID, m); err != nil {
+				return store.Room{}, false, err
+			}
 			seen[u.ID] = true
 			others = append(others, u.ID)
 		}
@@ -94,10 +106,32 @@ func (s *Service) CreateRoom(ctx context.Context, id auth.Identity, req CreateRo
 		}
 		return store.Room{}, false, err
 	}
+	st, err := s.state(ctx, r.ID)
+	if err != nil {
+		return store.Room{}, false, err
+	}
 	for _, m := range members {
+		s.setMember(st, m.UserID, m.Role)
 		s.o.Hub.SubscribeUser(r.ID, m.UserID)
 	}
 	return r, true, nil
+}
+
+func withAct(r authz.Request, act string) authz.Request {
+	r.Act = act
+	return r
+}
+
+// inScope checks that user belongs to the org (or the space) a room is in:
+// nobody is pulled into another org's rooms. The error does not tell
+// whether the account exists.
+func (s *Service) inScope(user, space, org, ref string) error {
+	sub := authz.User(user)
+	req := authz.Request{Space: space, Org: org}
+	if s.o.Authz.HoldsInChain(sub, authz.RoleGuest, req) {
+		return nil
+	}
+	return Errorf(protocol.CodeNotFound, "user %q not found in this org", ref)
 }
 
 func (s *Service) resolveUser(ctx context.Context, ref string) (store.User, error) {
@@ -118,41 +152,31 @@ func (s *Service) resolveUser(ctx context.Context, ref string) (store.User, erro
 
 // Room returns a room the caller may see: a member, or anyone for a public room.
 func (s *Service) Room(ctx context.Context, id auth.Identity, room string) (store.Room, error) {
-	st, err := s.state(ctx, room)
+	st, err := s.authorize(ctx, id, room, authz.OpRoomRead)
 	if err != nil {
 		return store.Room{}, err
 	}
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	if _, ok := st.members[id.UserID]; !ok && st.room.Kind != store.KindPublic {
-		return store.Room{}, Errorf(protocol.CodeNotFound, "room %q not found", room)
-	}
-	r := st.room
-	return r, nil
+	return st.room, nil
 }
 
 // Join makes the caller a member of a public room (idempotent for any room
 // they already belong to) and subscribes their live sessions. It returns the
 // room's last seq, from which a client can sync.
 func (s *Service) Join(ctx context.Context, id auth.Identity, room string) (int64, error) {
-	st, err := s.state(ctx, room)
+	st, err := s.authorize(ctx, id, room, authz.OpRoomJoin)
 	if err != nil {
 		return 0, err
 	}
 	st.mu.RLock()
 	_, already := st.members[id.UserID]
-	kind := st.room.Kind
 	st.mu.RUnlock()
 	if !already {
-		if kind != store.KindPublic {
-			return 0, Errorf(protocol.CodeNotFound, "room %q not found", room)
-		}
 		if err := s.o.Store.AddMember(ctx, store.Member{RoomID: room, UserID: id.UserID, Role: "member", JoinedAt: store.Now()}); err != nil {
 			return 0, err
 		}
-		st.mu.Lock()
-		st.members[id.UserID] = "member"
-		st.mu.Unlock()
+		s.setMember(st, id.UserID, "member")
 		f := protocol.Frame{Type: protocol.TypeJoined, Room: room, User: id.UserID}
 		s.o.Hub.Publish(room, encode(&f), 0)
 		if s.o.Hooks != nil {
@@ -163,10 +187,10 @@ func (s *Service) Join(ctx context.Context, id auth.Identity, room string) (int6
 	return s.o.Store.LastSeq(ctx, room)
 }
 
-// AddMember adds user to room on behalf of a member of that room. Direct
-// rooms never grow.
+// AddMember adds user to room (room.invite). Direct rooms never grow, and
+// only people of the room's org can be added.
 func (s *Service) AddMember(ctx context.Context, id auth.Identity, room, user string) (store.User, error) {
-	st, err := s.member(ctx, room, id.UserID)
+	st, err := s.authorize(ctx, id, room, authz.OpRoomInvite)
 	if err != nil {
 		return store.User{}, err
 	}
@@ -177,16 +201,17 @@ func (s *Service) AddMember(ctx context.Context, id auth.Identity, room, user st
 	if err != nil {
 		return store.User{}, err
 	}
-	if err := s.o.Store.AddMember(ctx, store.Member{RoomID: room, UserID: u.ID, Role: "member", JoinedAt: store.Now()}); err != nil {
+	if err := s.inScope(u.ID, st.room.SpaceID, st.org, user); err != nil {
 		return store.User{}, err
 	}
-	st.mu.Lock()
+	st.mu.RLock()
 	_, had := st.members[u.ID]
+	st.mu.RUnlock()
 	if !had {
-		st.members[u.ID] = "member"
-	}
-	st.mu.Unlock()
-	if !had {
+		if err := s.o.Store.AddMember(ctx, store.Member{RoomID: room, UserID: u.ID, Role: "member", JoinedAt: store.Now()}); err != nil {
+			return store.User{}, err
+		}
+		s.setMember(st, u.ID, "member")
 		s.o.Hub.SubscribeUser(room, u.ID)
 		f := protocol.Frame{Type: protocol.TypeJoined, Room: room, User: u.ID}
 		s.o.Hub.Publish(room, encode(&f), 0)
@@ -197,21 +222,20 @@ func (s *Service) AddMember(ctx context.Context, id auth.Identity, room, user st
 	return u, nil
 }
 
-// RemoveMember removes user from room. Members may remove themselves; the
-// room owner and superadmins may remove anyone. Delivery to the removed
-// user's sessions stops at once.
+// RemoveMember removes user from room: room.leave for oneself, room.kick
+// for anyone else. Delivery to the removed user's sessions stops at once.
 func (s *Service) RemoveMember(ctx context.Context, id auth.Identity, room, user string) error {
-	st, err := s.member(ctx, room, id.UserID)
+	act := authz.OpRoomKick
+	if user == id.UserID {
+		act = authz.OpRoomLeave
+	}
+	st, err := s.authorize(ctx, id, room, act)
 	if err != nil {
 		return err
 	}
 	st.mu.RLock()
-	role := st.members[id.UserID]
 	_, target := st.members[user]
 	st.mu.RUnlock()
-	if user != id.UserID && role != "owner" && id.Role != "superadmin" {
-		return Errorf(protocol.CodeForbidden, "only the room owner may remove other members")
-	}
 	if !target {
 		return Errorf(protocol.CodeNotFound, "user %q is not a member", user)
 	}
@@ -221,6 +245,7 @@ func (s *Service) RemoveMember(ctx context.Context, id auth.Identity, room, user
 	st.mu.Lock()
 	delete(st.members, user)
 	st.mu.Unlock()
+	s.o.Authz.RemoveRoomRoles(user, room)
 	s.o.Hub.UnsubscribeUser(room, user)
 	f := protocol.Frame{Type: protocol.TypeLeft, Room: room, User: user}
 	frame := encode(&f)
@@ -232,6 +257,33 @@ func (s *Service) RemoveMember(ctx context.Context, id auth.Identity, room, user
 	return nil
 }
 
+// RemoveFromOrg takes user out of every room of org (they left the org or
+// were removed from it): the memberships go, and so do live deliveries.
+// The caller has already decided org.members.manage.
+func (s *Service) RemoveFromOrg(ctx context.Context, org, user string) error {
+	rooms, err := s.o.Store.RoomsOfInOrg(ctx, user, org)
+	if err != nil {
+		return err
+	}
+	for _, room := range rooms {
+		if _, err := s.o.Store.RemoveMember(ctx, room, user); err != nil {
+			return err
+		}
+		if st, err := s.state(ctx, room); err == nil {
+			st.mu.Lock()
+			delete(st.members, user)
+			st.mu.Unlock()
+		}
+		s.o.Authz.RemoveRoomRoles(user, room)
+		s.o.Hub.UnsubscribeUser(room, user)
+		f := protocol.Frame{Type: protocol.TypeLeft, Room: room, User: user}
+		frame := encode(&f)
+		s.o.Hub.Publish(room, frame, 0)
+		s.o.Hub.SendUser(user, frame)
+	}
+	return nil
+}
+
 // Leave removes the caller from room.
 func (s *Service) Leave(ctx context.Context, id auth.Identity, room string) error {
 	return s.RemoveMember(ctx, id, room, id.UserID)
@@ -239,7 +291,7 @@ func (s *Service) Leave(ctx context.Context, id auth.Identity, room string) erro
 
 // Members lists a room's members for one of its members.
 func (s *Service) Members(ctx context.Context, id auth.Identity, room string) ([]store.Member, error) {
-	if _, err := s.member(ctx, room, id.UserID); err != nil {
+	if _, err := s.authorize(ctx, id, room, authz.OpRoomMembersRead); err != nil {
 		return nil, err
 	}
 	return s.o.Store.Members(ctx, room)
@@ -251,7 +303,7 @@ const MaxSync = 1000
 // Sync returns the events of room with seq > after (at most limit), the seq
 // they reach and whether more remain.
 func (s *Service) Sync(ctx context.Context, id auth.Identity, room string, after int64, limit int) ([]store.Event, int64, bool, error) {
-	if _, err := s.member(ctx, room, id.UserID); err != nil {
+	if _, err := s.authorize(ctx, id, room, authz.OpMessageRead); err != nil {
 		return nil, 0, false, err
 	}
 	if limit <= 0 {
@@ -284,7 +336,7 @@ func (s *Service) Sync(ctx context.Context, id auth.Identity, room string, after
 // Typing tells the room's other sessions that the caller is typing. It is
 // throttled to one frame per session and room every two seconds.
 func (s *Service) Typing(ctx context.Context, id auth.Identity, session uint64, room string) error {
-	if _, err := s.member(ctx, room, id.UserID); err != nil {
+	if _, err := s.authorize(ctx, id, room, authz.OpRoomTyping); err != nil {
 		return err
 	}
 	key := typingKey{session, room}
@@ -305,7 +357,7 @@ type typingKey struct {
 
 // Read records that the caller has read room up to seq and tells the room.
 func (s *Service) Read(ctx context.Context, id auth.Identity, room string, seq int64) error {
-	if _, err := s.member(ctx, room, id.UserID); err != nil {
+	if _, err := s.authorize(ctx, id, room, authz.OpRoomMarkRead); err != nil {
 		return err
 	}
 	last, err := s.o.Store.LastSeq(ctx, room)
@@ -323,16 +375,25 @@ func (s *Service) Read(ctx context.Context, id auth.Identity, room string, seq i
 	return nil
 }
 
-// SessionOpened subscribes a new session to its user's rooms and, when it is
-// the user's first session, announces them online. It returns the rooms.
+// SessionOpened subscribes a new session to its user's rooms that they may
+// read and, when it is the user's first session, announces them online. It
+// returns the rooms. The gateway calls it before the WebSocket upgrade
+// completes, so a client is in its rooms from its first frame.
 func (s *Service) SessionOpened(ctx context.Context, sub hub.Subscriber) ([]string, error) {
 	rooms, err := s.o.Store.RoomsOf(ctx, sub.UserID())
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(rooms))
-	for i, r := range rooms {
-		ids[i] = r.ID
+	ids := make([]string, 0, len(rooms))
+	for _, r := range rooms {
+		st, err := s.state(ctx, r.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !s.allowed(st, sub.UserID(), authz.OpMessageRead) {
+			continue
+		}
+		ids = append(ids, r.ID)
 		s.o.Hub.Subscribe(r.ID, sub)
 	}
 	if s.o.Hub.Connect(sub) == 1 {
@@ -383,7 +444,7 @@ func (s *Service) Online(user string) bool { return s.o.Hub.Online(user) }
 
 // HistoryPage is GET /v1/rooms/{id}/messages.
 func (s *Service) History(ctx context.Context, id auth.Identity, q store.HistoryQuery) ([]protocol.Message, error) {
-	if _, err := s.member(ctx, q.Room, id.UserID); err != nil {
+	if _, err := s.authorize(ctx, id, q.Room, authz.OpMessageRead); err != nil {
 		return nil, err
 	}
 	if q.Limit <= 0 || q.Limit > 200 {
@@ -411,7 +472,15 @@ func (s *Service) Search(ctx context.Context, id auth.Identity, q string, limit 
 	if err != nil {
 		return nil, err
 	}
-	return s.render(ctx, ms)
+	// The store searches the caller's rooms; the enforcer has the last word
+	// (classification, deny rules) per room.
+	out := ms[:0]
+	for _, m := range ms {
+		if st, err := s.state(ctx, m.RoomID); err == nil && s.allowed(st, id.UserID, authz.OpMessageRead) {
+			out = append(out, m)
+		}
+	}
+	return s.render(ctx, out)
 }
 
 func (s *Service) render(ctx context.Context, ms []store.Message) ([]protocol.Message, error) {
@@ -435,7 +504,117 @@ func (s *Service) render(ctx context.Context, ms []store.Message) ([]protocol.Me
 	return out, nil
 }
 
-// Rooms lists the caller's rooms.
+// Rooms lists the caller's rooms (those they may still see).
 func (s *Service) Rooms(ctx context.Context, id auth.Identity) ([]store.Room, error) {
-	return s.o.Store.RoomsOf(ctx, id.UserID)
+	rs, err := s.o.Store.RoomsOf(ctx, id.UserID)
+	if err != nil {
+		return nil, err
+	}
+	out := rs[:0]
+	for _, r := range rs {
+		if st, err := s.state(ctx, r.ID); err == nil && s.allowed(st, id.UserID, authz.OpRoomRead) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// PublicRooms lists the public rooms of a space the caller may list.
+func (s *Service) PublicRooms(ctx context.Context, id auth.Identity, space string, limit int) ([]store.Room, error) {
+	if space == "" {
+		space = store.DefaultSpace
+	}
+	sp, err := s.o.Store.SpaceByID(ctx, space)
+	if err != nil {
+		return nil, Errorf(protocol.CodeNotFound, "space %q not found", space)
+	}
+	if !s.o.Authz.Decide(authz.Request{Sub: authz.User(id.UserID), Space: sp.ID, Org: sp.OrgID, Act: authz.OpRoomListPublic}) {
+		return nil, Errorf(protocol.CodeNotFound, "space %q not found", space)
+	}
+	return s.o.Store.PublicRooms(ctx, sp.ID, limit)
+}
+
+// UpdateRoomRequest is PATCH /v1/rooms/{id}: nil fields stay.
+type UpdateRoomRequest struct {
+	Topic          *string `json:"topic,omitempty"`
+	Classification *int    `json:"classification,omitempty"`
+}
+
+// UpdateRoom changes a room's topic or classification (room.update). A
+// higher classification takes the room away from sessions whose clearance
+// no longer suffices, at once.
+func (s *Service) UpdateRoom(ctx context.Context, id auth.Identity, room string, req UpdateRoomRequest) (store.Room, error) {
+	st, err := s.authorize(ctx, id, room, authz.OpRoomUpdate)
+	if err != nil {
+		return store.Room{}, err
+	}
+	st.mu.RLock()
+	r := st.room
+	st.mu.RUnlock()
+	if req.Topic != nil {
+		if len(*req.Topic) > 500 || !utf8.ValidString(*req.Topic) {
+			return store.Room{}, Errorf(protocol.CodeBadRequest, "topic must be valid UTF-8 of at most 500 bytes")
+		}
+		r.Topic = *req.Topic
+	}
+	if req.Classification != nil {
+		if *req.Classification < 0 || *req.Classification > 100 {
+			return store.Room{}, Errorf(protocol.CodeBadRequest, "classification %d: want 0–100", *req.Classification)
+		}
+		r.Classification = *req.Classification
+	}
+	if err := s.o.Store.UpdateRoom(ctx, r.ID, r.Topic, r.Classification); err != nil {
+		return store.Room{}, err
+	}
+	st.mu.Lock()
+	st.room.Topic, st.room.Classification = r.Topic, r.Classification
+	st.mu.Unlock()
+	s.recheckRoom(room, "")
+	return r, nil
+}
+
+// SetMemberRole makes user's role in room role (member, guest, roomadmin or
+// a custom role), adding them if needed. The caller needs roles.assign in
+// the room and must hold the role they hand out (no escalation).
+func (s *Service) SetMemberRole(ctx context.Context, id auth.Identity, room, user, role string) error {
+	st, err := s.authorize(ctx, id, room, authz.OpRolesAssign)
+	if err != nil {
+		return err
+	}
+	if role == "owner" {
+		role = authz.RoleRoomadmin
+	}
+	if err := s.o.Authz.CheckAssignment(authz.Assignment{Subject: authz.User(user), Role: role, Scope: "room:" + room}); err != nil {
+		return Errorf(protocol.CodeBadRequest, "%v", err)
+	}
+	req := st.request(id.UserID, "")
+	if !s.o.Authz.MayDelegate(authz.User(id.UserID), role, req) {
+		return Errorf(protocol.CodeForbidden, "you cannot hand out role %s: you do not hold it here", role)
+	}
+	u, err := s.resolveUser(ctx, user)
+	if err != nil {
+		return err
+	}
+	if err := s.inScope(u.ID, st.room.SpaceID, st.org, user); err != nil {
+		return err
+	}
+	stored := role
+	if role == authz.RoleRoomadmin {
+		stored = "owner"
+	}
+	if err := s.o.Store.SetMember(ctx, store.Member{RoomID: room, UserID: u.ID, Role: stored, JoinedAt: store.Now()}); err != nil {
+		return err
+	}
+	st.mu.RLock()
+	_, had := st.members[u.ID]
+	st.mu.RUnlock()
+	s.setMember(st, u.ID, stored)
+	if !had {
+		s.o.Hub.SubscribeUser(room, u.ID)
+		f := protocol.Frame{Type: protocol.TypeJoined, Room: room, User: u.ID}
+		s.o.Hub.Publish(room, encode(&f), 0)
+	} else {
+		s.recheckRoom(room, authz.User(u.ID))
+	}
+	return nil
 }

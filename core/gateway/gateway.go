@@ -20,11 +20,38 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/authz"
 	"github.com/unhidra/unhidra/core/chat"
 	"github.com/unhidra/unhidra/core/metrics"
 	"github.com/unhidra/unhidra/core/ratelimit"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
+
+// Ops maps every client frame type to the operations the enforcer decides
+// for it (in the chat service, where the room is known). A frame type
+// missing here is refused as unknown, so no op can bypass the enforcer; the
+// coverage test checks that the matrix test walks each of these.
+var Ops = map[string][]string{
+	protocol.TypeSend:   {authz.OpMessageSend},
+	protocol.TypeEdit:   {authz.OpMessageEdit, authz.OpMessageEditAny},
+	protocol.TypeDelete: {authz.OpMessageDelete, authz.OpMessageDelAny},
+	protocol.TypeReact:  {authz.OpMessageReact},
+	protocol.TypeJoin:   {authz.OpRoomJoin},
+	protocol.TypeLeave:  {authz.OpRoomLeave},
+	protocol.TypeSync:   {authz.OpMessageRead},
+	protocol.TypeTyping: {authz.OpRoomTyping},
+	protocol.TypeRead:   {authz.OpRoomMarkRead},
+	protocol.TypePing:   {PingOp},
+}
+
+// PingOp marks ping: a keepalive that touches no data and needs only the
+// session's verified identity.
+const PingOp = "keepalive"
+
+// HandshakeOp marks GET /v1/ws: the upgrade needs a verified identity; what
+// the session may do is decided per frame (Ops) and per delivery
+// (message.read).
+const HandshakeOp = "ws.connect"
 
 // Options configures a Gateway. Zero values pick the documented defaults.
 type Options struct {

@@ -398,6 +398,10 @@ func decodeFrame(data []byte) (protocol.ClientFrame, *chat.Error) {
 	default:
 		err = chat.Errorf(protocol.CodeBadRequest, "unknown frame type %q", f.Type)
 	}
+	if _, ok := Ops[f.Type]; err == nil && !ok {
+		// A frame type with no declared authorization decision is refused.
+		err = chat.Errorf(protocol.CodeBadRequest, "unknown frame type %q", f.Type)
+	}
 	return f, err
 }
 

@@ -222,3 +222,36 @@ func (h *Hub) All() []Subscriber {
 	}
 	return out
 }
+
+// Rooms returns the ids of every room with at least one subscriber.
+func (h *Hub) Rooms() []string {
+	var out []string
+	for i := range h.rooms {
+		sh := &h.rooms[i]
+		sh.mu.RLock()
+		for r := range sh.rooms {
+			out = append(out, r)
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}
+
+// UserRooms returns the rooms where a session of user is subscribed.
+func (h *Hub) UserRooms(user string) []string {
+	var out []string
+	for i := range h.rooms {
+		sh := &h.rooms[i]
+		sh.mu.RLock()
+		for r, m := range sh.rooms {
+			for _, s := range m {
+				if s.UserID() == user {
+					out = append(out, r)
+					break
+				}
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	return out
+}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/unhidra/unhidra/core/api"
 	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/authz"
 	"github.com/unhidra/unhidra/core/chat"
 	"github.com/unhidra/unhidra/core/clientip"
 	"github.com/unhidra/unhidra/core/gateway"
@@ -38,6 +39,8 @@ type Server struct {
 	store     *store.Store
 	committer *store.Committer
 	auth      *auth.Service
+	authz     *authz.Enforcer
+	api       *api.API
 	chat      *chat.Service
 	gw        *gateway.Gateway
 	app       *fiber.App
@@ -84,13 +87,19 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	az, err := authz.New(ctx, authz.Options{Store: st, Logger: log})
+	if err != nil {
+		com.Close()
+		_ = st.Close()
+		return nil, err
+	}
 	reattach, err := pluginhost.ParseReattach(cfg.PluginReattach)
 	if err != nil {
 		com.Close()
 		_ = st.Close()
 		return nil, err
 	}
-	ph := pluginhost.New(pluginhost.Options{Path: cfg.Plugins, Store: st, Metrics: m, Logger: log,
+	ph := pluginhost.New(pluginhost.Options{Path: cfg.Plugins, Store: st, Metrics: m, Logger: log, Authorizer: pluginAuthz{az},
 		Builtins: cfg.Builtins, Reattach: reattach, Executable: cfg.PluginExecutable, MissingOK: cfg.Plugins == DefaultConfig().Plugins,
 		WASMCacheDir: filepath.Join(cfg.DataDir, "wasm-cache")})
 	au, err := auth.New(ctx, auth.Options{Store: st, DataDir: cfg.DataDir, KeysDir: cfg.KeysDir, Alg: cfg.JWTAlg,
@@ -113,7 +122,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	h := hub.New()
-	ch := chat.New(chat.Options{Store: st, Committer: com, Hub: h, Metrics: m, Logger: log, MessageLimit: lim.messages, Hooks: ph})
+	ch := chat.New(chat.Options{Store: st, Committer: com, Hub: h, Authz: az, Metrics: m, Logger: log, MessageLimit: lim.messages, Hooks: ph})
 	if err := ph.Start(ctx, ch); err != nil {
 		ph.Close()
 		com.Close()
@@ -134,9 +143,10 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		gw.CloseSessions(sids, protocol.ReasonRevoked)
 	})
 	runCtx, runCancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, log: log, store: st, committer: com, auth: au, chat: ch, gw: gw, metrics: m, stopAuth: runCancel, authDone: make(chan struct{}), plugins: ph}
+	s := &Server{cfg: cfg, log: log, store: st, committer: com, auth: au, authz: az, chat: ch, gw: gw, metrics: m, stopAuth: runCancel, authDone: make(chan struct{}), plugins: ph}
 	go func() { defer close(s.authDone); au.Run(runCtx) }()
-	a := api.New(api.Options{Chat: ch, Auth: au, Store: st, Metrics: m, Logger: log, Limits: lim.api, ClientIP: ips.IP})
+	a := api.New(api.Options{Chat: ch, Auth: au, Authz: az, Store: st, Metrics: m, Logger: log, Limits: lim.api, ClientIP: ips.IP})
+	s.api = a
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		// Values from c.Params, c.Query and c.Get outlive the request (the
@@ -191,6 +201,28 @@ func (s *Server) Chat() *chat.Service { return s.chat }
 
 // Auth exposes the auth service (keys, sessions, revocation).
 func (s *Server) Auth() *auth.Service { return s.auth }
+
+// Authz exposes the enforcer (e.g. for the plugin host's Authorizer).
+func (s *Server) Authz() *authz.Enforcer { return s.authz }
+
+// Routes lists every REST route with the operations the enforcer decides
+// for it, plus the server's own infrastructure routes (public) and the
+// WebSocket endpoint (whose frames are decided per op, see gateway.Ops).
+func (s *Server) Routes() []api.Route {
+	rs := []api.Route{
+		{Method: "GET", Path: "/healthz", Ops: []string{api.Public}},
+		{Method: "GET", Path: "/readyz", Ops: []string{api.Public}},
+		{Method: "GET", Path: "/metrics", Ops: []string{api.Public}},
+		{Method: "GET", Path: "/v1/ws", Ops: []string{gateway.HandshakeOp}},
+	}
+	// A plugin's own HTTP surface (webhooks, OAuth callbacks…): the plugin
+	// authenticates its callers; what it may then do is decided by its
+	// grants (plugin:<id>) through the enforcer.
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		rs = append(rs, api.Route{Method: m, Path: "/plugins/:id/*", Ops: []string{api.Public}})
+	}
+	return append(rs, s.api.Routes()...)
+}
 
 // Store exposes the store.
 func (s *Server) Store() *store.Store { return s.store }
@@ -271,8 +303,18 @@ func (s *Server) Shutdown() error {
 
 func (s *Server) closeBackends() {
 	s.plugins.Close()
+	s.authz.Close()
 	s.stopAuth()
 	<-s.authDone
 	s.committer.Close()
 	_ = s.store.Close()
+}
+
+// pluginAuthz lets the enforcer decide plugin host-API calls: subject
+// plugin:<id>, operation plugin.<capability>; the grants of plugins.yaml are
+// its allow rules, and stored deny rules override them.
+type pluginAuthz struct{ e *authz.Enforcer }
+
+func (p pluginAuthz) AuthorizePlugin(ctx context.Context, r pluginhost.AuthzRequest) error {
+	return p.e.AuthorizePlugin(ctx, r.Plugin, r.Capability, r.Grants)
 }

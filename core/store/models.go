@@ -28,6 +28,9 @@ type User struct {
 	Role          string  `gorm:"size:32;not null;default:member"`
 	CreatedAt     int64   `gorm:"not null"`
 	DeactivatedAt int64   `gorm:"not null;default:0"`
+	// Clearance is the user's ABAC clearance level: a room whose
+	// Classification is higher is closed to them (core/authz).
+	Clearance int `gorm:"not null;default:0"`
 }
 
 // Room kinds.
@@ -51,6 +54,9 @@ type Room struct {
 	DirectKey *string `gorm:"size:80;uniqueIndex"`
 	LastSeq   int64   `gorm:"not null;default:0"`
 	CreatedAt int64   `gorm:"not null"`
+	// Classification is the room's ABAC level (0 = unclassified); users
+	// with a lower Clearance may not read or write it (core/authz).
+	Classification int `gorm:"not null;default:0"`
 }
 
 // Member is a user's membership of a room.
@@ -179,6 +185,20 @@ type Invite struct {
 	CreatedAt int64  `gorm:"not null"`
 	ExpiresAt int64  `gorm:"not null"`
 	RevokedAt int64  `gorm:"not null;default:0"`
+}
+
+// AuthzRule is one Casbin rule (p or g line) of the authorization policy.
+// Room memberships are not stored here: they live in Member and core/authz
+// reads them as g rules of the room domains.
+type AuthzRule struct {
+	ID    int64  `gorm:"primaryKey;autoIncrement"`
+	Ptype string `gorm:"size:8;not null;index"`
+	V0    string `gorm:"size:256;not null;default:''"`
+	V1    string `gorm:"size:256;not null;default:''"`
+	V2    string `gorm:"size:256;not null;default:''"`
+	V3    string `gorm:"size:256;not null;default:''"`
+	V4    string `gorm:"size:512;not null;default:''"`
+	V5    string `gorm:"size:256;not null;default:''"`
 }
 
 // Migration records which schema steps have run.

@@ -188,6 +188,10 @@ var migrations = []migration{
 	{"0005_plugin_kv", func(tx *gorm.DB, _ string) error {
 		return tx.AutoMigrate(&PluginKV{})
 	}},
+	{"0006_authz", func(tx *gorm.DB, _ string) error {
+		// Policy rules, plus the ABAC attributes of users and rooms.
+		return tx.AutoMigrate(&AuthzRule{}, &User{}, &Room{})
+	}},
 }
 
 // The org and space every installation starts with.

@@ -242,3 +242,111 @@ func (a *API) WSURL() string {
 	}
 	return "ws://" + strings.TrimPrefix(b, "http://") + "/v1/ws"
 }
+
+// Org is an org as the API shows it.
+type Org struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Space is a space as the API shows it.
+type Space struct {
+	ID   string `json:"id"`
+	Org  string `json:"org"`
+	Name string `json:"name"`
+}
+
+// Assignment is a role held by a subject in a scope (org:<id>,
+// space:<id>, room:<id> or sys).
+type Assignment struct {
+	Subject string `json:"subject"`
+	Role    string `json:"role"`
+	Scope   string `json:"scope"`
+}
+
+// Policy is one authorization rule (see docs/authorization.md).
+type Policy struct {
+	Sub  string `json:"sub"`
+	Dom  string `json:"dom"`
+	Act  string `json:"act"`
+	Eft  string `json:"eft"`
+	Cond string `json:"cond,omitempty"`
+}
+
+// CreateOrg creates an org (superadmin).
+func (a *API) CreateOrg(ctx context.Context, name string) (Org, error) {
+	var o Org
+	return o, a.Do(ctx, http.MethodPost, "/v1/orgs", map[string]string{"name": name}, &o)
+}
+
+// CreateSpace creates a space in org ("" means the default org).
+func (a *API) CreateSpace(ctx context.Context, org, name string) (Space, error) {
+	var s Space
+	return s, a.Do(ctx, http.MethodPost, "/v1/spaces", map[string]string{"name": name, "org": org}, &s)
+}
+
+// CreateRoomIn creates a room in a space.
+func (a *API) CreateRoomIn(ctx context.Context, space, name, kind string, members ...string) (Room, error) {
+	var r Room
+	return r, a.Do(ctx, http.MethodPost, "/v1/rooms", map[string]any{"name": name, "kind": kind, "space": space, "members": members}, &r)
+}
+
+// SetOrgMember gives user (id or username) role in org.
+func (a *API) SetOrgMember(ctx context.Context, org, user, role string) error {
+	return a.Do(ctx, http.MethodPut, "/v1/orgs/"+url.PathEscape(org)+"/members/"+url.PathEscape(user), map[string]string{"role": role}, nil)
+}
+
+// SetRoomRole gives user role in room (adding them if needed).
+func (a *API) SetRoomRole(ctx context.Context, room, user, role string) error {
+	return a.Do(ctx, http.MethodPut, "/v1/rooms/"+url.PathEscape(room)+"/members/"+url.PathEscape(user), map[string]string{"role": role}, nil)
+}
+
+// RemoveMember removes user from room (or leaves, for oneself).
+func (a *API) RemoveMember(ctx context.Context, room, user string) error {
+	return a.Do(ctx, http.MethodDelete, "/v1/rooms/"+url.PathEscape(room)+"/members/"+url.PathEscape(user), nil, nil)
+}
+
+// Assign grants a role in a scope through the admin API.
+func (a *API) Assign(ctx context.Context, as Assignment) error {
+	return a.Do(ctx, http.MethodPut, "/v1/admin/assignments", as, nil)
+}
+
+// Unassign revokes a role in a scope through the admin API.
+func (a *API) Unassign(ctx context.Context, as Assignment) error {
+	return a.Do(ctx, http.MethodDelete, "/v1/admin/assignments", as, nil)
+}
+
+// Assignments lists the role assignments of a scope ("" = all, superadmin).
+func (a *API) Assignments(ctx context.Context, scope string) ([]Assignment, error) {
+	var out struct {
+		Assignments []Assignment `json:"assignments"`
+	}
+	q := ""
+	if scope != "" {
+		q = "?scope=" + url.QueryEscape(scope)
+	}
+	return out.Assignments, a.Do(ctx, http.MethodGet, "/v1/admin/assignments"+q, nil, &out)
+}
+
+// AddPolicy adds an authorization rule.
+func (a *API) AddPolicy(ctx context.Context, p Policy) error {
+	return a.Do(ctx, http.MethodPost, "/v1/admin/policies", p, nil)
+}
+
+// RemovePolicy removes an authorization rule.
+func (a *API) RemovePolicy(ctx context.Context, p Policy) error {
+	return a.Do(ctx, http.MethodDelete, "/v1/admin/policies", p, nil)
+}
+
+// Policies lists the authorization rules.
+func (a *API) Policies(ctx context.Context) ([]Policy, error) {
+	var out struct {
+		Policies []Policy `json:"policies"`
+	}
+	return out.Policies, a.Do(ctx, http.MethodGet, "/v1/admin/policies", nil, &out)
+}
+
+// AddRole defines a custom role inheriting the given roles.
+func (a *API) AddRole(ctx context.Context, name string, inherits ...string) error {
+	return a.Do(ctx, http.MethodPost, "/v1/admin/roles", map[string]any{"name": name, "inherits": inherits}, nil)
+}

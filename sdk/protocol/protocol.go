@@ -136,3 +136,6 @@ type ErrorBody struct {
 	Message      string `json:"message"`
 	RetryAfterMs int64  `json:"retry_after_ms,omitempty"`
 }
+
+// ClientTypes lists every client → server frame type of protocol v1.
+var ClientTypes = []string{TypeSend, TypeEdit, TypeDelete, TypeReact, TypeJoin, TypeLeave, TypeSync, TypeTyping, TypeRead, TypePing}
