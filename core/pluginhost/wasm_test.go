@@ -160,8 +160,8 @@ func TestWASMInfiniteLoopIsContained(t *testing.T) {
 		}
 	}
 	st := e.status(t, "spinner")
-	if hs := hookStat(st, "MessageWillBePosted"); hs.Timeouts < 4 || hs.Breaker != "open" {
-		t.Fatalf("hook stats %+v; want ≥4 timeouts and an open breaker", hs)
+	if hs := hookStat(st, "MessageWillBePosted"); hs.Timeouts < 3 || hs.Breaker != "open" {
+		t.Fatalf("hook stats %+v; want ≥3 timeouts and an open breaker", hs)
 	}
 	if st.WASM == nil || st.WASM.Discards < 3 {
 		t.Fatalf("wasm stats %+v; want the poisoned instances discarded", st.WASM)
