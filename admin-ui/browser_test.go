@@ -327,9 +327,25 @@ func TestTwoBrowsersChat(t *testing.T) {
 	// Back to general for the screenshot, with the thread open.
 	alice.do("back to general", chromedp.Click(chromedp.Search(`//a[contains(., 'general')]`)))
 	alice.waitText("hello bob, edited")
+	bob.do("bob back to general", chromedp.Click(chromedp.Search(`//a[contains(., 'general')]`)))
+	bob.waitText("hi alice")
+	bob.send("Shall we look at the plugins next?")
+	alice.waitText("Shall we look at the plugins next?")
+	alice.send("Yes: they are under Plugins, next to People.")
+	bob.waitText("Yes: they are under Plugins, next to People.")
+	alice.clear("search-q")
 	alice.do("open thread", chromedp.Click(chromedp.CSS(`#msg-`+hello+` .replies`)), chromedp.WaitVisible(chromedp.ID("thread-text")))
-	alice.do("type", chromedp.Blur(chromedp.ID("thread-text")))
 	alice.screenshot("chat.png")
+
+	// Admin views: only the admin sees them; People lists the users.
+	if eval[bool](bob, `!document.querySelector('#nav a[data-view=people]').hidden`) {
+		t.Error("bob is not an admin but sees the People link")
+	}
+	alice.do("open people", chromedp.Click(chromedp.CSS(`#nav a[data-view=people]`)), chromedp.WaitVisible(chromedp.ID("people-table")))
+	alice.until("users listed", `[...document.querySelectorAll('#people-table tbody tr')].map(r => r.dataset.user).join() === 'alice,bob'`)
+	alice.do("manage bob", chromedp.Click(chromedp.CSS(`button[aria-label="Manage bob"]`)))
+	alice.until("bob's details", `document.getElementById('person-title').textContent.startsWith('bob')`)
+	alice.screenshot("people.png")
 }
 
 // TestReloadKeepsEveryMessage: a page reload in the middle of a conversation

@@ -13,7 +13,10 @@ import { seg } from './api.js';
 export const ENDPOINTS = {
   users: (q) => '/v1/users?limit=200' + (q ? '&q=' + encodeURIComponent(q) : ''),
   sessions: (uid) => `/v1/admin/users/${seg(uid)}/sessions`,
-  revokeSession: (uid, sid) => `/v1/admin/users/${seg(uid)}/sessions/${seg(sid)}`,
+  revokeSession: (uid, sid) => `/v1/admin/sessions/${seg(sid)}`,
+  revokeAllSessions: (uid) => `/v1/admin/users/${seg(uid)}/revoke-sessions`,
+  // Not in the front-door API yet: an admin cannot list another user's
+  // devices there (only GET /v1/devices for oneself).
   devices: (uid) => `/v1/admin/users/${seg(uid)}/devices`,
   revokeDevice: (uid, did) => `/v1/admin/users/${seg(uid)}/devices/${seg(did)}`,
   deactivate: (uid) => `/v1/admin/users/${seg(uid)}/deactivate`,
@@ -90,16 +93,26 @@ export class People {
     if (sessions.missing) missing.push('sessions');
     else if (sessions.error) parts.push(h('p', { class: 'form-error' }, `${sessions.error.code}: ${sessions.error.message}`));
     else {
-      parts.push(table('Sessions', ['Session', 'Device', 'Started', 'Last used', 'Expires', ''], sessions.list.map((s) => h('tr', null,
-        h('td', null, h('code', null, String(s.id || s.family || '').slice(0, 12))),
-        h('td', null, s.device_name || s.device || s.user_agent || ''),
+      const deviceName = (id) => {
+        const d = (devices.list || []).find((x) => x.id === id);
+        return d ? d.name : id ? String(id).slice(0, 8) : '';
+      };
+      parts.push(table('Sessions', ['Session', 'Device', 'Client', 'Started', 'Last seen', 'Expires', ''], sessions.list.map((s) => h('tr', { dataset: { session: s.id } },
+        h('td', null, h('code', { title: s.id }, String(s.id || '').slice(0, 8))),
+        h('td', null, deviceName(s.device)),
+        h('td', { class: 'clip', title: s.user_agent || '' }, [s.ip, shortAgent(s.user_agent)].filter(Boolean).join(' · ')),
         h('td', null, fmtTime(s.created_at)),
-        h('td', null, fmtTime(s.last_used_at || s.last_seen_at || s.used_at)),
+        h('td', null, fmtTime(s.last_seen_at || s.last_used_at)),
         h('td', null, fmtTime(s.expires_at)),
-        h('td', null, s.revoked || s.revoked_at ? 'revoked' : h('button', { type: 'button', 'aria-label': `Revoke session ${String(s.id).slice(0, 8)}`,
+        h('td', null, s.revoked_at ? `revoked (${s.revoke_reason || 'yes'})` : h('button', { type: 'button', 'aria-label': `Revoke session ${String(s.id).slice(0, 8)}`,
           onclick: () => this.run('DELETE', ENDPOINTS.revokeSession(u.id, s.id), 'Revoke session') }, 'Revoke'))))));
+      if (sessions.list.some((s) => !s.revoked_at)) {
+        parts.push(h('p', null, h('button', { type: 'button', class: 'danger',
+          onclick: () => confirm(`Sign ${u.username} out everywhere?`) && this.run('POST', ENDPOINTS.revokeAllSessions(u.id), 'Revoke all sessions', {}) },
+        'Revoke all sessions')));
+      }
     }
-    if (devices.missing) missing.push('devices');
+    if (devices.missing) missing.push("another user's devices");
     else if (devices.error) parts.push(h('p', { class: 'form-error' }, `${devices.error.code}: ${devices.error.message}`));
     else {
       parts.push(table('Devices', ['Device', 'Platform', 'Last seen', ''], devices.list.map((d) => h('tr', null,
@@ -110,7 +123,7 @@ export class People {
           onclick: () => this.run('DELETE', ENDPOINTS.revokeDevice(u.id, d.id), 'Revoke device') }, 'Revoke'))))));
     }
     if (missing.length) {
-      parts.push(h('p', { class: 'note' }, `This server does not offer ${missing.join(' and ')} through its API yet (they come with the front-door work: accounts, sessions and devices).`));
+      parts.push(h('p', { class: 'note' }, `This server's API does not list ${missing.join(' or ')} for admins yet.`));
     }
     const self = this.app.me && this.app.me.id === u.id;
     parts.push(h('div', { class: 'actions' },
@@ -149,11 +162,20 @@ export class People {
   }
 }
 
+/** "Mozilla/5.0 (X11; Linux x86_64) … Chrome/120 …" → "Chrome 120". */
+function shortAgent(ua) {
+  if (!ua) return '';
+  const m = /(Firefox|Edg|Chrome|Safari)\/(\d+)/.exec(ua);
+  return m ? `${m[1] === 'Edg' ? 'Edge' : m[1]} ${m[2]}` : ua.slice(0, 40);
+}
+
 /** Normalises a plugin's hooks to [{name, calls, errors, timeouts, latency, breaker}]. */
 export function hooksOf(p) {
   const raw = p.hooks || [];
-  const stats = p.stats || p.counters || {};
-  const list = Array.isArray(raw) ? raw : Object.entries(raw).map(([name, v]) => ({ name, ...v }));
+  const stats = {};
+  for (const s of p.hook_stats || []) stats[s.hook] = s; // the plugin host's per-hook counters
+  const list = Array.isArray(raw) ? [...raw] : Object.entries(raw).map(([name, v]) => ({ name, ...v }));
+  for (const name of Object.keys(stats)) if (!list.some((x) => (typeof x === 'string' ? x : x.name) === name)) list.push(name);
   return list.map((x) => {
     const o = typeof x === 'string' ? { name: x } : { ...x };
     o.name = o.name || o.hook;
@@ -169,6 +191,7 @@ export function hooksOf(p) {
       latency: lat === undefined ? '' : `${Number(lat).toFixed(2)} ms` + (p99 === undefined ? '' : ` (p99 ${Number(p99).toFixed(2)} ms)`),
       breaker: get('breaker', 'breaker_state') || '',
       policy: get('failure', 'policy', 'failure_policy') || '',
+      timeoutMs: get('timeout_ms'),
     };
   });
 }
@@ -210,26 +233,38 @@ export class Plugins {
     const state = p.state || (enabled ? 'enabled' : 'disabled');
     const hooks = hooksOf(p);
     const cfg = mask(p.config || p.effective_config || {});
-    const stateClass = /running|active|ok|healthy/.test(state) ? 'good' : /disabled|stopped/.test(state) ? '' : 'bad';
+    const stateClass = /crash|fail|error|restart/.test(state) ? 'bad' : /running|healthy/.test(state) ? 'good' : '';
     return h('article', { class: 'card plugin', dataset: { plugin: id }, 'aria-labelledby': 'plugin-' + id },
       h('header', null,
         h('h2', { id: 'plugin-' + id }, id),
         h('span', { class: 'badge' }, p.kind || 'process'),
         h('span', { class: 'badge state ' + stateClass, dataset: { state } }, state),
-        p.breaker && p.breaker !== 'closed' ? h('span', { class: 'badge bad' }, `breaker ${p.breaker}`) : null,
+        hooks.some((k) => k.breaker && k.breaker !== 'closed') ? h('span', { class: 'badge bad' }, 'breaker open') : null,
         p.version ? h('span', { class: 'hint' }, 'v' + p.version) : null,
         h('span', { class: 'spacer' }),
         enabled
           ? h('button', { type: 'button', dataset: { focus: 'toggle:' + id }, 'aria-label': `Disable ${id}`, onclick: () => this.action(ENDPOINTS.disable(id), `Disable ${id}`) }, 'Disable')
           : h('button', { type: 'button', class: 'primary', dataset: { focus: 'toggle:' + id }, 'aria-label': `Enable ${id}`, onclick: () => this.action(ENDPOINTS.enable(id), `Enable ${id}`) }, 'Enable')),
-      p.error || p.last_error ? h('p', { class: 'form-error' }, p.error || p.last_error) : null,
+      p.error || p.last_error ? h('p', { class: 'form-error' }, 'Last error: ' + (p.error || p.last_error)) : null,
+      h('p', { class: 'facts' }, [
+        p.pid ? `pid ${p.pid}` : null,
+        p.sdk ? `SDK ${p.sdk}` : null,
+        p.contract_version ? `contract v${p.contract_version}` : null,
+        p.starts !== undefined ? `${p.starts} start${p.starts === 1 ? '' : 's'}` : null,
+        p.restarts ? `${p.restarts} restart${p.restarts === 1 ? '' : 's'}` : null,
+        p.recent_crashes ? `${p.recent_crashes} recent crash${p.recent_crashes === 1 ? '' : 'es'}` : null,
+      ].filter(Boolean).join(' · ')),
       table(`Hooks of ${id}`, ['Hook', 'Calls', 'Errors', 'Timeouts', 'Latency', 'Breaker'], hooks.map((k) => h('tr', null,
-        h('th', { scope: 'row' }, k.name, k.policy ? h('span', { class: 'hint' }, ` (fail ${k.policy})`) : null),
+        h('th', { scope: 'row' }, k.name, k.policy || k.timeoutMs ? h('span', { class: 'hint' },
+          ` (${[k.policy ? `fail ${k.policy}` : '', k.timeoutMs ? `${k.timeoutMs} ms deadline` : ''].filter(Boolean).join(', ')})`) : null),
         h('td', { class: 'num' }, String(k.calls)), h('td', { class: 'num' }, String(k.errors)), h('td', { class: 'num' }, String(k.timeouts)),
-        h('td', { class: 'num' }, k.latency), h('td', null, k.breaker)))),
+        h('td', { class: 'num' }, k.latency), h('td', { class: k.breaker && k.breaker !== 'closed' ? 'bad' : '' }, k.breaker)))),
+      p.commands && p.commands.length ? h('p', null, 'Commands: ', p.commands.map((c) => h('code', { class: 'grant' }, '/' + c.replace(/^\//, '')))) : null,
+      p.grants && p.grants.length ? h('p', null, 'Grants: ', p.grants.map((g) => h('code', { class: 'grant' }, g))) : null,
       h('details', null, h('summary', null, 'Effective configuration'),
-        h('pre', { class: 'config' }, JSON.stringify(cfg, null, 2)),
-        p.grants ? h('p', null, 'Grants: ', (p.grants || []).map((g) => h('code', { class: 'grant' }, g))) : null));
+        p.config === undefined && p.effective_config === undefined
+          ? h('p', { class: 'hint' }, 'The server does not report this plugin\'s configuration.')
+          : h('pre', { class: 'config' }, JSON.stringify(cfg, null, 2))));
   }
 
   async action(path, what) {

@@ -360,6 +360,7 @@ export class Chat {
     switch (f.type) {
       case 'message': {
         if (st.msgs.has(f.id)) return;
+        st.typing.delete(f.from); // they sent what they were typing
         st.msgs.set(f.id, { id: f.id, seq: f.seq, from: f.from, text: f.text || '', thread: f.thread || '', ts: f.ts,
           edited_ts: 0, deleted: false, reactions: {}, ver: 1 });
         if (f.thread && this.panel && this.panel.kind === 'thread' && this.panel.id === f.thread) this.renderPanel();
