@@ -15,6 +15,7 @@ const CACHE_MAX = 300; // messages kept per room in sessionStorage
 const SYNC_LIMIT = 500;
 const QUICK_REACTIONS = ['👍', '❤️', '😂', '🎉', '👀'];
 const TYPING_SHOWN_MS = 5000;
+const TYPING_EVERY = 2100; // the server passes one typing frame per session and room every 2 s
 const EVENT_TYPES = new Set(['message', 'edited', 'deleted', 'reaction']);
 
 class RoomState {
@@ -481,11 +482,23 @@ export class Chat {
     });
   }
 
+  /**
+   * Tells the room we are typing, at most once per TYPING_EVERY (the server
+   * drops more). A keystroke inside that window schedules one trailing
+   * notice, so a short burst right after sending a message still shows.
+   */
   typing() {
-    const now = Date.now();
-    if (!this.current || now - this.lastTypingSent < 2000) return;
-    this.lastTypingSent = now;
-    this.conn.cast({ type: 'typing', room: this.current });
+    if (!this.current || this.typingTimer) return;
+    const wait = this.lastTypingSent + TYPING_EVERY - Date.now();
+    const fire = () => {
+      this.typingTimer = 0;
+      const box = this.panel && this.panel.kind === 'thread' && document.activeElement === $('#thread-text') ? $('#thread-text') : $('#composer-text');
+      if (!this.current || !box.value.trim()) return;
+      this.lastTypingSent = Date.now();
+      this.conn.cast({ type: 'typing', room: this.current });
+    };
+    if (wait <= 0) fire();
+    else this.typingTimer = setTimeout(fire, wait);
   }
 
   // ---- opening rooms ---------------------------------------------------------
