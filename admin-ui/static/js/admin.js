@@ -21,10 +21,12 @@ export const ENDPOINTS = {
   revokeDevice: (uid, did) => `/v1/admin/users/${seg(uid)}/devices/${seg(did)}`,
   deactivate: (uid) => `/v1/admin/users/${seg(uid)}/deactivate`,
   reactivate: (uid) => `/v1/admin/users/${seg(uid)}/reactivate`,
-  plugins: () => '/v1/admin/plugins',
+  plugins: () => '/v1/admin/plugins', // → {file, loaded_at, plugins: [status]}
+  // Not in the plugin host's API yet, which toggles plugins only by editing
+  // plugins.yaml and reloading: enable/disable one plugin from the console.
   enable: (id) => `/v1/admin/plugins/${seg(id)}/enable`,
   disable: (id) => `/v1/admin/plugins/${seg(id)}/disable`,
-  reload: () => '/v1/admin/plugins/reload',
+  reload: () => '/v1/admin/plugins/reload', // → {started, stopped, swapped, reconfigured}
 };
 
 const SECRET_KEY = /secret|token|password|passwd|private|credential|api[_-]?key|^key$/i;
@@ -212,13 +214,15 @@ export class Plugins {
       const res = await this.api.get(ENDPOINTS.plugins());
       note($('#plugins-note'), '');
       const plugins = (res && (res.plugins || res.items)) || [];
-      status.textContent = `${plugins.length} plugin${plugins.length === 1 ? '' : 's'}`;
+      const from = res && res.file ? ` from ${res.file}` : '';
+      const at = res && res.loaded_at ? `, loaded ${fmtTime(res.loaded_at)}` : '';
+      $('#plugins-source').textContent = `${plugins.length} plugin${plugins.length === 1 ? '' : 's'}${from}${at}`;
       const focusKey = list.contains(document.activeElement) ? document.activeElement.dataset.focus : null;
       list.replaceChildren(...(plugins.length ? plugins.map((p) => this.card(p)) : [h('p', { class: 'hint' }, 'No plugins are configured in plugins.yaml.')]));
       if (focusKey) { const el = list.querySelector(`[data-focus="${CSS.escape(focusKey)}"]`); if (el) el.focus(); }
     } catch (e) {
       list.replaceChildren();
-      status.textContent = '';
+      $('#plugins-source').textContent = '';
       if (e.missingRoute) {
         note($('#plugins-note'), 'This server has no plugin admin API yet (GET /v1/admin/plugins comes with the process-plugin host). Plugins will show here once it is in.');
       } else {
@@ -271,14 +275,23 @@ export class Plugins {
     const status = $('#plugins-status');
     status.textContent = `${what}…`;
     try {
-      await this.api.post(path, {});
-      status.textContent = `${what}: done`;
+      const res = await this.api.post(path, {});
       await this.load();
-      status.textContent = `${what}: done`;
+      status.textContent = `${what}: ${summary(res)}`;
     } catch (e) {
       status.textContent = '';
       if (e.missingRoute) showError({ code: e.code, message: `not available on this server yet (${e.message})` }, what);
       else showError(e, what);
     }
   }
+}
+
+/** "started hello; stopped audit" from a reload result; "done" otherwise. */
+function summary(res) {
+  if (!res || typeof res !== 'object') return 'done';
+  const parts = [];
+  for (const k of ['started', 'stopped', 'swapped', 'reconfigured']) {
+    if (Array.isArray(res[k]) && res[k].length) parts.push(`${k} ${res[k].join(', ')}`);
+  }
+  return parts.length ? parts.join('; ') : 'done, nothing changed';
 }

@@ -44,6 +44,7 @@ export class Chat {
     this.current = null;
     this.panel = null; // {kind: 'thread'|'members'|'search', ...}
     this.outbox = [];
+    this.ephemeral = []; // slash-command answers only we see; not stored anywhere
     this.items = new Map(); // message list: key → <li>
     this.lastTypingSent = 0;
     this.readSent = new Map(); // room → seq last sent in a read
@@ -242,6 +243,7 @@ export class Chat {
         for (;;) {
           const f = await this.conn.request({ type: 'sync', room, after: st.lastSeq, limit: SYNC_LIMIT });
           if (f.upto > st.lastSeq) st.lastSeq = f.upto;
+          this.settle(room);
           this.persist(room);
           if (!f.more) break;
         }
@@ -280,6 +282,7 @@ export class Chat {
       // Events after r.last_seq come by sync; history already reflects those before it.
       st.lastSeq = Math.max(st.lastSeq, r.last_seq || 0);
       st.loaded = true;
+      this.settle(room);
       this.persist(room);
     }
     if (this.conn.online) this.syncRoom(room);
@@ -305,6 +308,7 @@ export class Chat {
       if (!st.loaded) return; // history on first visit will include it
       this.applyEvent(st, f);
       if (f.seq > st.lastSeq) st.lastSeq = f.seq;
+      this.settle(f.room);
       this.persist(f.room);
       if (f.room === this.current) {
         this.queueRender();
@@ -410,19 +414,29 @@ export class Chat {
   }
 
   trySend(item) {
-    if (item.state === 'failed' || item.inflight) return;
+    if (item.state === 'failed' || item.state === 'acked' || item.inflight) return;
     if (!this.conn.online) return; // resent on the next 'open'
     item.inflight = true;
     const frame = { type: 'send', ref: item.ref, room: item.room, text: item.text };
     if (item.thread) frame.thread = item.thread;
     this.conn.request(frame).then((ack) => {
       item.inflight = false;
-      this.outbox = this.outbox.filter((x) => x !== item);
-      const st = this.state(item.room);
-      if (st.loaded && !st.msgs.has(ack.id)) {
-        st.msgs.set(ack.id, { id: ack.id, seq: ack.seq, from: this.me.id, text: item.text, thread: item.thread || '',
-          ts: ack.ts, edited_ts: 0, deleted: false, reactions: {}, ver: 1 });
+      if (ack.seq) {
+        // Durable. The message frame follows on this socket (or a sync
+        // brings it); until then the item stays, marked sent. The text is
+        // not copied from the draft: a plugin may have changed it, and a
+        // slash command's reply comes from the plugin's bot.
+        item.state = 'acked';
+        item.seq = ack.seq;
+        item.id = ack.id;
+      } else {
+        this.outbox = this.outbox.filter((x) => x !== item);
       }
+      if (typeof ack.text === 'string' && !ack.seq) {
+        // A slash command answered only to us (nothing was stored).
+        this.ephemeral.push({ key: newRef(), room: item.room, thread: item.thread || '', command: item.text, text: ack.text, ts: Date.now() });
+      }
+      this.settle(item.room);
       this.persist(item.room);
       this.queueRender();
       if (item.thread) this.renderPanel();
@@ -436,6 +450,15 @@ export class Chat {
       this.queueRender();
       if (item.thread) this.renderPanel();
     });
+  }
+
+  /** Drops acked outbox items whose message the room has caught up with. */
+  settle(room) {
+    const st = this.states.get(room);
+    if (!st || !st.loaded) return;
+    const before = this.outbox.length;
+    this.outbox = this.outbox.filter((x) => !(x.room === room && x.state === 'acked' && (st.msgs.has(x.id) || st.lastSeq >= x.seq)));
+    if (this.outbox.length !== before) this.persist(room);
   }
 
   retrySend(ref) {
@@ -621,6 +644,7 @@ export class Chat {
     const replies = new Map();
     for (const m of st.msgs.values()) if (m.thread) replies.set(m.thread, (replies.get(m.thread) || 0) + 1);
     const pending = this.outbox.filter((x) => x.room === room && !x.thread);
+    const notes = this.ephemeral.filter((x) => x.room === room && !x.thread);
     const seen = this.seenBy(st, top);
     const nearEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
 
@@ -630,6 +654,7 @@ export class Chat {
       keys.push(['m:' + m.id, sig, () => this.messageItem(room, m, { seen: seen.get(m.id), replies: replies.get(m.id) || 0 })]);
     }
     for (const p of pending) keys.push(['p:' + p.ref, p.state + (p.error || ''), () => this.pendingItem(p)]);
+    for (const n of notes) keys.push(['e:' + n.key, '', () => this.ephemeralItem(n)]);
 
     const want = new Set(keys.map((k) => k[0]));
     for (const [k, li] of this.items) if (!want.has(k)) { li.remove(); this.items.delete(k); }
@@ -701,10 +726,22 @@ export class Chat {
       seen && seen.length ? h('p', { class: 'seen' }, 'Seen by ' + seen.join(', ')) : null);
   }
 
+  ephemeralItem(n) {
+    return h('li', { class: 'msg ephemeral' },
+      h('div', { class: 'meta' }, h('span', { class: 'from' }, n.command.split(/\s/)[0]), ' ',
+        h('time', { datetime: new Date(n.ts).toISOString() }, fmtTime(n.ts)), h('span', { class: 'hint' }, ' · only you can see this')),
+      h('p', { class: 'text' }, n.text),
+      h('div', { class: 'actions visible' }, h('button', { type: 'button', class: 'link', onclick: () => {
+        this.ephemeral = this.ephemeral.filter((x) => x !== n);
+        this.queueRender();
+        $('#composer-text').focus();
+      } }, 'Dismiss')));
+  }
+
   pendingItem(p) {
     return h('li', { class: 'msg mine pending' + (p.state === 'failed' ? ' failed' : ''), dataset: { ref: p.ref } },
       h('div', { class: 'meta' }, h('span', { class: 'from' }, this.me.username), ' ',
-        h('span', { class: 'status' }, p.state === 'failed' ? `not sent — ${p.error}` : 'sending…')),
+        h('span', { class: 'status' }, p.state === 'failed' ? `not sent — ${p.error}` : p.state === 'acked' ? 'sent' : 'sending…')),
       h('p', { class: 'text' }, p.text),
       p.state === 'failed' ? h('div', { class: 'actions visible' },
         h('button', { type: 'button', dataset: { focus: 'retry:' + p.ref }, onclick: () => this.retrySend(p.ref) }, 'Retry'),
@@ -810,11 +847,12 @@ export class Chat {
       const parent = st.msgs.get(p.id);
       const replies = [...st.msgs.values()].filter((m) => m.thread === p.id).sort((a, b) => a.seq - b.seq);
       const pend = this.outbox.filter((x) => x.room === p.room && x.thread === p.id);
+      const notes = this.ephemeral.filter((x) => x.room === p.room && x.thread === p.id);
       title.textContent = 'Thread';
       const list = h('ol', { class: 'messages thread', 'aria-label': 'Thread replies', role: 'log', 'aria-live': 'polite' },
         parent ? this.messageItem(p.room, parent, { inThread: true }) : h('li', { class: 'hint' }, 'The first message is not loaded.'),
         replies.map((m) => this.messageItem(p.room, m, { inThread: true })),
-        pend.map((x) => this.pendingItem(x)));
+        pend.map((x) => this.pendingItem(x)), notes.map((x) => this.ephemeralItem(x)));
       const focusKey = body.contains(document.activeElement) ? document.activeElement.dataset.focus : null;
       body.replaceChildren(list);
       if (focusKey) { const el = body.querySelector(`[data-focus="${CSS.escape(focusKey)}"]`); if (el) el.focus(); }
