@@ -119,8 +119,17 @@ func newPage(t *testing.T, alloc context.Context, name string) *page {
 	return p
 }
 
+// slow logs steps that took more than a second (with -v), to find where
+// a slow run spends its time.
+func (p *page) slow(what string, start time.Time) {
+	if d := time.Since(start); d > time.Second && testing.Verbose() {
+		p.t.Logf("%s: %s took %v", p.name, what, d.Round(time.Millisecond))
+	}
+}
+
 func (p *page) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	p.t.Helper()
+	defer p.slow(what, time.Now())
 	ctx, cancel := context.WithTimeout(p.ctx, wait)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
@@ -144,6 +153,7 @@ func (p *page) fail(what string, err error) {
 // until waits until the JavaScript expression is truthy.
 func (p *page) until(what, expr string) {
 	p.t.Helper()
+	defer p.slow(what, time.Now())
 	ctx, cancel := context.WithTimeout(p.ctx, wait+time.Second)
 	defer cancel()
 	if _, err := chromedp.Run(ctx, chromedp.Poll[any](expr, chromedp.WithPollingTimeout(wait))); err != nil {

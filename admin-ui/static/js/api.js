@@ -69,7 +69,7 @@ export class Api {
       this.refreshing = this.raw('POST', '/v1/auth/refresh', { refresh_token: rt })
         .then((t) => { this.setTokens(t); })
         .catch((e) => {
-          if (e instanceof ApiError && (e.status === 401 || e.status === 400)) {
+          if (e instanceof ApiError && [400, 401, 403].includes(e.status)) {
             this.clear();
             this.onSignedOut(e);
           }

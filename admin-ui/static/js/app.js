@@ -26,6 +26,12 @@ class App {
         this.signedOut();
       }
     });
+    this.conn.addEventListener('close', (ev) => {
+      // A handshake refused before it opened hides its 401 from scripts: ask
+      // the REST API, which refreshes the token or reports that we are out
+      // (revoked session, deactivated account).
+      if (!ev.detail.opened && this.me) this.api.get('/v1/me').catch(() => {});
+    });
     this.conn.addEventListener('servererror', (ev) => showError(ev.detail, 'Server'));
     this.conn.addEventListener('autherror', (ev) => {
       if (ev.detail && ev.detail.status === 401) this.signedOut(ev.detail);

@@ -90,6 +90,8 @@ export class Conn extends EventTarget {
       try { f = JSON.parse(ev.data); } catch { return; }
       this.onFrame(f);
     };
+    let opened = false;
+    ws.addEventListener('open', () => { opened = true; });
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;
@@ -98,7 +100,7 @@ export class Conn extends EventTarget {
       for (const [, p] of this.pending) p.reject(new FrameError({ code: 'unavailable', message: 'connection closed' }));
       this.pending.clear();
       this.setState('offline');
-      this.dispatchEvent(new CustomEvent('close', { detail: { code: ev.code, reason: ev.reason } }));
+      this.dispatchEvent(new CustomEvent('close', { detail: { code: ev.code, reason: ev.reason, opened } }));
       this.retry();
     };
   }

@@ -1,0 +1,156 @@
+package adminui_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/unhidra/unhidra/core/server"
+	"github.com/unhidra/unhidra/core/servertest"
+	"github.com/unhidra/unhidra/sdk/protocol"
+)
+
+// hasRoute tells a server that has a route from one that lacks it: asked by
+// an admin with an empty body, the first answers anything but the JSON 404
+// "no route …" of the second. The admin tests use it to exercise whichever admin API this tree
+// has (sessions and plugins arrive with their own issues) and to check that
+// the console explains a missing one instead of failing.
+func hasRoute(t *testing.T, env *servertest.Env, token, method, path string) bool {
+	t.Helper()
+	req, _ := http.NewRequest(method, env.URL+path, strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body protocol.ErrorBody
+	_ = json.NewDecoder(res.Body).Decode(&body)
+	return !(res.StatusCode == http.StatusNotFound && strings.HasPrefix(body.Message, "no route "))
+}
+
+// helloPlugin builds the SDK's example plugin when this tree has it and
+// returns a plugins.yaml naming it (enabled or not); otherwise an empty one.
+func helloPlugin(t *testing.T) (yaml func(enabled bool) string) {
+	t.Helper()
+	src := filepath.Join("..", "sdk", "examples", "hello")
+	if _, err := os.Stat(src); err != nil {
+		return func(bool) string { return "plugins: []\n" }
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		servertest.SkipOrFail(t, "the plugin test builds sdk/examples/hello and needs the go tool on PATH")
+	}
+	bin := filepath.Join(t.TempDir(), "hello")
+	if out, err := exec.Command("go", "build", "-o", bin, "./"+filepath.ToSlash(src)).CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", src, err, out)
+	}
+	return func(enabled bool) string {
+		return "plugins:\n  - id: hello\n    command: [\"" + bin + "\"]\n    enabled: " + map[bool]string{true: "true", false: "false"}[enabled] +
+			"\n    grants: [commands]\n    config: {word: darn, api_token: s3cret-value}\n"
+	}
+}
+
+// TestAdminConsole: the admin's People and Plugins views. An admin revokes a
+// user's session and deactivates the account, and the user's open console
+// signs out; an admin disables a plugin, the card shows it, and its word
+// filter stops applying. On a server without those admin APIs the console
+// says so in place of the panel.
+func TestAdminConsole(t *testing.T) {
+	yaml := helloPlugin(t)
+	pluginsFile := filepath.Join(t.TempDir(), "plugins.yaml")
+	if err := os.WriteFile(pluginsFile, []byte(yaml(true)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := servertest.Start(t, servertest.Options{Config: func(c *server.Config) { c.Plugins = pluginsFile }})
+	alloc := startBrowser(t)
+	alice := newPage(t, alloc, "alice")
+	bob := newPage(t, alloc, "bob")
+	alice.signUp(env.URL, "alice")
+	bob.signUp(env.URL, "bob")
+	bob.do("create room",
+		chromedp.Click(chromedp.ID("new-room")),
+		chromedp.SendKeys(chromedp.ID("nr-name"), "bobs-room"),
+		chromedp.Click(chromedp.CSS(`#new-room-form button[type=submit]`)),
+	)
+	bob.until("room open", `document.getElementById('room-title').textContent === 'bobs-room'`)
+	// Admin actions ask for confirmation; the test says yes.
+	eval[bool](alice, `(window.confirm = () => true, true)`)
+	token := eval[string](alice, `JSON.parse(sessionStorage.getItem('unhidra.auth')).access_token`)
+
+	// ---- People ----
+	alice.do("open people", chromedp.Click(chromedp.CSS(`#nav a[data-view=people]`)))
+	alice.do("manage bob", chromedp.Click(chromedp.CSS(`button[aria-label="Manage bob"]`)))
+	alice.until("bob's details", `document.getElementById('person-title').textContent === 'bob — active'`)
+	if hasRoute(t, env, token, "GET", "/v1/admin/users/00000000-0000-0000-0000-000000000000/sessions") {
+		alice.until("bob's session listed", `document.querySelectorAll('#person-body tr[data-session] button').length === 1`)
+		alice.do("revoke it", chromedp.Click(chromedp.CSS(`#person-body tr[data-session] button`)))
+		bob.until("bob signed out by the revocation", `!document.getElementById('view-auth').hidden`)
+		alice.until("session gone", `document.querySelectorAll('#person-body tr[data-session] button').length === 0`)
+
+		bob.do("log in again",
+			chromedp.SendKeys(chromedp.ID("auth-username"), "bob"),
+			chromedp.SendKeys(chromedp.ID("auth-password"), "password-bob"),
+			chromedp.Click(chromedp.ID("auth-submit")),
+			chromedp.WaitVisible(chromedp.ID("view-chat")),
+		)
+		alice.do("deactivate bob", chromedp.Click(chromedp.Search(`//button[text()='Deactivate account']`)))
+		alice.until("bob deactivated", `document.getElementById('person-title').textContent === 'bob — deactivated'`)
+		alice.until("table says so", `document.querySelector('#people-table tr[data-user=bob]').textContent.includes('deactivated')`)
+		bob.until("bob signed out by the deactivation", `!document.getElementById('view-auth').hidden`)
+		bob.do("try to log in",
+			chromedp.SendKeys(chromedp.ID("auth-username"), "bob"),
+			chromedp.SendKeys(chromedp.ID("auth-password"), "password-bob"),
+			chromedp.Click(chromedp.ID("auth-submit")),
+		)
+		bob.until("login refused with a code", `[...document.querySelectorAll('#errors .error')].some(e => /Log in: (unauthorized|forbidden) /.test(e.textContent))`)
+		alice.do("reactivate bob", chromedp.Click(chromedp.Search(`//button[text()='Reactivate account']`)))
+		alice.until("bob active", `document.getElementById('person-title').textContent === 'bob — active'`)
+		bob.do("log in once more", chromedp.Click(chromedp.ID("auth-submit")), chromedp.WaitVisible(chromedp.ID("view-chat")))
+		bob.until("connected", `document.getElementById('conn-state').dataset.state === 'online'`)
+	} else {
+		alice.until("sessions explained", `document.getElementById('person-body').textContent.includes('does not list sessions')`)
+	}
+	alice.screenshot("people.png")
+
+	// ---- Plugins ----
+	alice.do("open plugins", chromedp.Click(chromedp.CSS(`#nav a[data-view=plugins]`)))
+	if !hasRoute(t, env, token, "GET", "/v1/admin/plugins") {
+		alice.until("missing plugin API explained", `document.getElementById('plugins-note').textContent.includes('no plugin admin API')`)
+		return
+	}
+	alice.until("hello running", `(document.querySelector('[data-plugin=hello] .state') || {}).textContent === 'running'`)
+	if !eval[bool](alice, `[...document.querySelectorAll('[data-plugin=hello] th')].some(th => th.textContent.startsWith('MessageWillBePosted'))`) {
+		t.Error("the hello card does not list its MessageWillBePosted hook")
+	}
+	// The plugin is in force: its word filter refuses bob's message, and
+	// bob sees the plugin's reason with the error code.
+	bob.send("well darn")
+	bob.until("refused", `[...document.querySelectorAll('#messages .msg.failed .status')].some(e => e.textContent.includes('forbidden'))`)
+	alice.do("refresh", chromedp.Click(chromedp.ID("plugins-refresh")))
+	alice.until("calls counted", `[...document.querySelectorAll('[data-plugin=hello] tr')].some(tr => tr.textContent.startsWith('MessageWillBePosted') && tr.children[1].textContent !== '0')`)
+	if strings.Contains(eval[string](alice, `document.querySelector('[data-plugin=hello] pre.config')?.textContent || ''`), "s3cret-value") {
+		t.Error("the plugin's secret config value is shown unmasked")
+	}
+	alice.screenshot("plugins.png")
+
+	if hasRoute(t, env, token, "POST", "/v1/admin/plugins/hello/disable") {
+		alice.do("disable", chromedp.Click(chromedp.CSS(`button[aria-label="Disable hello"]`)))
+	} else {
+		// The host toggles plugins through plugins.yaml: edit, then reload from the console.
+		if err := os.WriteFile(pluginsFile, []byte(yaml(false)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		alice.do("reload", chromedp.Click(chromedp.ID("plugins-reload")))
+	}
+	alice.until("hello disabled", `(document.querySelector('[data-plugin=hello] .state') || {}).textContent === 'disabled'`)
+	alice.until("enable offered", `!!document.querySelector('button[aria-label="Enable hello"]')`)
+	bob.send("darn, it works now")
+	bob.waitText("darn, it works now")
+}
