@@ -94,6 +94,7 @@ func TestAdminConsole(t *testing.T) {
 		bob.until("bob signed out by the revocation", `!document.getElementById('view-auth').hidden`)
 		alice.until("session gone", `document.querySelectorAll('#person-body tr[data-session] button').length === 0`)
 
+		bob.clear("auth-username")
 		bob.do("log in again",
 			chromedp.SendKeys(chromedp.ID("auth-username"), "bob"),
 			chromedp.SendKeys(chromedp.ID("auth-password"), "password-bob"),
@@ -104,6 +105,7 @@ func TestAdminConsole(t *testing.T) {
 		alice.until("bob deactivated", `document.getElementById('person-title').textContent === 'bob — deactivated'`)
 		alice.until("table says so", `document.querySelector('#people-table tr[data-user=bob]').textContent.includes('deactivated')`)
 		bob.until("bob signed out by the deactivation", `!document.getElementById('view-auth').hidden`)
+		bob.clear("auth-username")
 		bob.do("try to log in",
 			chromedp.SendKeys(chromedp.ID("auth-username"), "bob"),
 			chromedp.SendKeys(chromedp.ID("auth-password"), "password-bob"),

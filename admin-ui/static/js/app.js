@@ -11,7 +11,6 @@ class App {
   constructor() {
     this.api = new Api();
     this.conn = new Conn(() => this.api.freshToken());
-    this.chat = null;
     this.me = null;
     this.registering = false;
     this.api.onSignedOut = (e) => this.signedOut(e);
@@ -36,6 +35,7 @@ class App {
     this.conn.addEventListener('autherror', (ev) => {
       if (ev.detail && ev.detail.status === 401) this.signedOut(ev.detail);
     });
+    this.chat = new Chat(this); // binds its DOM once; start/stop per sign-in
     this.people = new People(this);
     this.plugins = new Plugins(this);
     this.bindAuth();
@@ -81,7 +81,8 @@ class App {
       try {
         if (this.registering) await this.api.register(username, password, $('#auth-email').value.trim());
         await this.api.login(username, password);
-        $('#auth-password').value = '';
+        form.reset();
+        this.setRegistering(false, { focus: false });
         await this.enter();
       } catch (e) {
         showError(e, this.registering ? 'Sign up' : 'Log in');
@@ -92,7 +93,7 @@ class App {
     });
   }
 
-  setRegistering(on) {
+  setRegistering(on, { focus = true } = {}) {
     this.registering = on;
     $('#auth-title').textContent = on ? 'Create your Unhidra account' : 'Sign in to Unhidra';
     $('#auth-submit').textContent = on ? 'Sign up' : 'Log in';
@@ -100,7 +101,7 @@ class App {
     $('#auth-email-field').hidden = !on;
     $('#auth-username').labels[0].textContent = on ? 'Username' : 'Username or email';
     $('#auth-password').autocomplete = on ? 'new-password' : 'current-password';
-    $('#auth-username').focus();
+    if (focus) $('#auth-username').focus();
   }
 
   showAuth() {
@@ -119,7 +120,6 @@ class App {
     $('#search-form').hidden = false;
     $('#me-box').hidden = false;
     for (const a of $$('[data-admin]')) a.hidden = !this.isAdmin;
-    this.chat = new Chat(this);
     await this.chat.start(this.me);
     this.route();
   }
@@ -127,15 +127,14 @@ class App {
   get isAdmin() { return !!this.me && this.me.role === 'superadmin'; }
 
   signedOut() {
-    if (this.chat) { this.chat.stop(); this.chat = null; }
-    this.conn.stop();
+    this.chat.stop({ forget: true });
     this.api.clear();
     this.me = null;
     this.showAuth();
   }
 
   async logout() {
-    if (this.chat) { this.chat.stop(); this.chat = null; }
+    this.chat.stop({ forget: true });
     await this.api.logout();
     this.me = null;
     location.hash = '';
@@ -153,7 +152,7 @@ class App {
   }
 
   route() {
-    if (!this.me || !this.chat) return;
+    if (!this.me) return;
     const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
     const view = parts[0] || 'chat';
     if ((view === 'people' || view === 'plugins') && this.isAdmin) {

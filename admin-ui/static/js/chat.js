@@ -36,6 +36,11 @@ export class Chat {
     this.app = app;
     this.api = app.api;
     this.conn = app.conn;
+    this.reset();
+    this.bindDom();
+  }
+
+  reset() {
     this.me = null;
     this.rooms = new Map(); // id → room view from the API
     this.states = new Map(); // id → RoomState
@@ -51,12 +56,14 @@ export class Chat {
     this.persistTimer = 0;
     this.dirty = new Set();
     this.renderQueued = false;
-    this.bindDom();
+    this.typingTimer = 0;
   }
 
   // ---- lifecycle ---------------------------------------------------------
 
+  /** Starts a signed-in session of the chat; everything from a previous one is dropped. */
   async start(me) {
+    this.reset();
     this.me = me;
     this.users.set(me.id, { id: me.id, username: me.username, online: true });
     this.outbox = this.loadJSON(this.outboxKey()) || [];
@@ -78,16 +85,38 @@ export class Chat {
     this.conn.start();
   }
 
-  stop() {
-    this.flushPersist();
+  /**
+   * Ends the signed-in session. With forget, the tab's cached rooms and
+   * outbox of this user are erased too (sign-out, revocation).
+   */
+  stop({ forget = false } = {}) {
+    if (this.me && forget) {
+      const mine = [`unhidra.room.${this.me.id}.`, this.outboxKey()];
+      for (let i = sessionStorage.length - 1; i >= 0; i--) {
+        const k = sessionStorage.key(i);
+        if (mine.some((p) => k.startsWith(p))) sessionStorage.removeItem(k);
+      }
+      this.dirty.clear();
+    } else if (this.me) {
+      this.flushPersist();
+    }
+    clearTimeout(this.persistTimer);
+    this.persistTimer = 0;
     clearInterval(this.poll);
     clearInterval(this.typingTicker);
+    clearTimeout(this.typingTimer);
     if (this.onOpen) {
       this.conn.removeEventListener('open', this.onOpen);
       this.conn.removeEventListener('frame', this.onFrame);
       window.removeEventListener('pagehide', this.flushHandler);
+      this.onOpen = null;
     }
     this.conn.stop();
+    this.reset();
+    $('#room-list').replaceChildren();
+    $('#messages').replaceChildren();
+    this.panel = null;
+    this.renderPanel();
   }
 
   // ---- storage -----------------------------------------------------------
