@@ -39,4 +39,4 @@ bench-plugins:
 # Re-take the console screenshots in docs/img/ (needs Debian's chromium and,
 # for the emoji, fonts-noto-color-emoji).
 screenshots:
-    UNHIDRA_UPDATE_SCREENSHOTS=1 go test ./admin-ui -run 'Browsers|Plugin' -count=1 -v
+    UNHIDRA_UPDATE_SCREENSHOTS=1 go test ./admin-ui -run 'Browsers|Admin' -count=1 -v

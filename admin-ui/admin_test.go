@@ -53,7 +53,7 @@ func helloPlugin(t *testing.T) (yaml func(enabled bool) string) {
 	}
 	return func(enabled bool) string {
 		return "plugins:\n  - id: hello\n    command: [\"" + bin + "\"]\n    enabled: " + map[bool]string{true: "true", false: "false"}[enabled] +
-			"\n    grants: [commands]\n    config: {word: darn, api_token: s3cret-value}\n"
+			"\n    grants: [commands]\n    config: {word: darn}\n"
 	}
 }
 
@@ -122,6 +122,14 @@ func TestAdminConsole(t *testing.T) {
 	alice.screenshot("people.png")
 
 	// ---- Plugins ----
+	// Secrets in a plugin's config are masked by the console too (the
+	// server should mask them first; this is the second fence).
+	masked := eval[string](alice, `import('/js/admin.js').then(m => JSON.stringify(m.mask(
+		{word: 'darn', api_token: 's3cret', nested: {password: 'pw', clientSecret: 'cs', list: [{private_key: 'k'}]}, key: 'x', keys: 2})))`,
+		chromedp.EvalAwaitPromise)
+	if want := `{"word":"darn","api_token":"••••••","nested":{"password":"••••••","clientSecret":"••••••","list":[{"private_key":"••••••"}]},"key":"••••••","keys":2}`; masked != want {
+		t.Errorf("mask:\n got %s\nwant %s", masked, want)
+	}
 	alice.do("open plugins", chromedp.Click(chromedp.CSS(`#nav a[data-view=plugins]`)))
 	if !hasRoute(t, env, token, "GET", "/v1/admin/plugins") {
 		alice.until("missing plugin API explained", `document.getElementById('plugins-note').textContent.includes('no plugin admin API')`)
@@ -137,15 +145,15 @@ func TestAdminConsole(t *testing.T) {
 	bob.until("refused", `[...document.querySelectorAll('#messages .msg.failed .status')].some(e => e.textContent.includes('forbidden'))`)
 	alice.do("refresh", chromedp.Click(chromedp.ID("plugins-refresh")))
 	alice.until("calls counted", `[...document.querySelectorAll('[data-plugin=hello] tr')].some(tr => tr.textContent.startsWith('MessageWillBePosted') && tr.children[1].textContent !== '0')`)
-	if strings.Contains(eval[string](alice, `document.querySelector('[data-plugin=hello] pre.config')?.textContent || ''`), "s3cret-value") {
-		t.Error("the plugin's secret config value is shown unmasked")
-	}
 	alice.screenshot("plugins.png")
 
 	if hasRoute(t, env, token, "POST", "/v1/admin/plugins/hello/disable") {
 		alice.do("disable", chromedp.Click(chromedp.CSS(`button[aria-label="Disable hello"]`)))
 	} else {
-		// The host toggles plugins through plugins.yaml: edit, then reload from the console.
+		// The host toggles plugins through plugins.yaml only; the console
+		// says so, and the admin edits the file and reloads from the console.
+		alice.do("try disable", chromedp.Click(chromedp.CSS(`button[aria-label="Disable hello"]`)))
+		alice.until("how to toggle explained", `document.getElementById('plugins-note').textContent.includes('through plugins.yaml only')`)
 		if err := os.WriteFile(pluginsFile, []byte(yaml(false)), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -161,11 +161,11 @@ func (p *page) until(what, expr string) {
 	}
 }
 
-func eval[T any](p *page, expr string) T {
+func eval[T any](p *page, expr string, opts ...chromedp.EvaluateOption) T {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, wait)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
 	if err != nil {
 		p.fail("evaluate "+expr, err)
 	}
@@ -355,7 +355,6 @@ func TestTwoBrowsersChat(t *testing.T) {
 	alice.until("users listed", `[...document.querySelectorAll('#people-table tbody tr')].map(r => r.dataset.user).join() === 'alice,bob'`)
 	alice.do("manage bob", chromedp.Click(chromedp.CSS(`button[aria-label="Manage bob"]`)))
 	alice.until("bob's details", `document.getElementById('person-title').textContent.startsWith('bob')`)
-	alice.screenshot("people.png")
 }
 
 // TestReloadKeepsEveryMessage: a page reload in the middle of a conversation

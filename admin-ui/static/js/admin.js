@@ -259,10 +259,10 @@ export class Plugins {
         p.recent_crashes ? `${p.recent_crashes} recent crash${p.recent_crashes === 1 ? '' : 'es'}` : null,
       ].filter(Boolean).join(' · ')),
       table(`Hooks of ${id}`, ['Hook', 'Calls', 'Errors', 'Timeouts', 'Latency', 'Breaker'], hooks.map((k) => h('tr', null,
-        h('th', { scope: 'row' }, k.name, k.policy || k.timeoutMs ? h('span', { class: 'hint' },
-          ` (${[k.policy ? `fail ${k.policy}` : '', k.timeoutMs ? `${k.timeoutMs} ms deadline` : ''].filter(Boolean).join(', ')})`) : null),
+        h('th', { scope: 'row' }, k.name, k.policy || k.timeoutMs ? h('span', { class: 'hint sub' },
+          [k.policy ? `fails ${k.policy}` : '', k.timeoutMs ? `${k.timeoutMs} ms deadline` : ''].filter(Boolean).join(' · ')) : null),
         h('td', { class: 'num' }, String(k.calls)), h('td', { class: 'num' }, String(k.errors)), h('td', { class: 'num' }, String(k.timeouts)),
-        h('td', { class: 'num' }, k.latency), h('td', { class: k.breaker && k.breaker !== 'closed' ? 'bad' : '' }, k.breaker)))),
+        h('td', { class: 'num' }, k.latency || h('span', { class: 'hint', title: 'not reported by this server' }, '—')), h('td', { class: k.breaker && k.breaker !== 'closed' ? 'bad' : '' }, k.breaker)))),
       p.commands && p.commands.length ? h('p', null, 'Commands: ', p.commands.map((c) => h('code', { class: 'grant' }, '/' + c.replace(/^\//, '')))) : null,
       p.grants && p.grants.length ? h('p', null, 'Grants: ', p.grants.map((g) => h('code', { class: 'grant' }, g))) : null,
       h('details', null, h('summary', null, 'Effective configuration'),
@@ -280,8 +280,14 @@ export class Plugins {
       status.textContent = `${what}: ${summary(res)}`;
     } catch (e) {
       status.textContent = '';
-      if (e.missingRoute) showError({ code: e.code, message: `not available on this server yet (${e.message})` }, what);
-      else showError(e, what);
+      if (e.missingRoute && path !== ENDPOINTS.reload()) {
+        note($('#plugins-note'), `This server turns plugins on and off through plugins.yaml only: set "enabled: true" or "enabled: false" on the plugin there, then press "Reload plugins.yaml". (${e.code}: ${e.message})`);
+        $('#plugins-reload').focus();
+      } else if (e.missingRoute) {
+        showError({ code: e.code, message: `not available on this server yet (${e.message})` }, what);
+      } else {
+        showError(e, what);
+      }
     }
   }
 }
