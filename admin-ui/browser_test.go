@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/unhidra/unhidra/core/servertest"
+	"github.com/unhidra/unhidra/sdk/client"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -360,7 +361,8 @@ func TestTwoBrowsersChat(t *testing.T) {
 // TestReloadKeepsEveryMessage: a page reload in the middle of a conversation
 // loses nothing — messages that arrived while the page was gone are synced
 // from the last seq, a message typed just before the reload is sent once,
-// and nothing is shown twice.
+// and nothing is shown twice. The same holds across a token refresh and a
+// dropped connection.
 func TestReloadKeepsEveryMessage(t *testing.T) {
 	env := servertest.Start(t, servertest.Options{})
 	alloc := startBrowser(t)
@@ -410,10 +412,50 @@ func TestReloadKeepsEveryMessage(t *testing.T) {
 	alice.waitText("while away 5")
 	alice.waitText("sent as the page reloads")
 
+	// A send whose ack was lost with the page: the message is committed
+	// (here through REST with the same ref) but the tab still holds it as
+	// in flight. After the reload the console resends it with its ref, the
+	// server answers with the first ack, and it shows once.
+	token := eval[string](alice, `window.unhidra.api.token`)
+	lost := &client.API{Base: env.URL, Token: token}
+	if err := lost.Do(ctx, "POST", "/v1/rooms/"+room.ID+"/messages", map[string]string{"text": "ack lost on the way", "ref": "lost-ack-1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, "ack lost on the way")
+	eval[bool](alice, `(window.unhidra.chat.outbox.push({ref: 'lost-ack-1', room: `+js(room.ID)+`, text: 'ack lost on the way',
+		thread: '', ts: Date.now(), state: 'sending', inflight: true}), window.unhidra.chat.flushPersist(), true)`)
+	alice.do("reload with a lost ack", chromedp.Reload())
+	alice.waitText("ack lost on the way")
+	alice.until("outbox settled", `document.querySelectorAll('#messages .msg.pending').length === 0 && window.unhidra.chat.outbox.length === 0`)
+
 	// A plain reload too, with more traffic after it.
 	alice.do("reload", chromedp.Reload())
 	say("after reload")
 	alice.waitText("after reload")
+
+	// The access token nears its end: the next request refreshes it first
+	// (POST /v1/auth/refresh, which also rotates the refresh token).
+	before := eval[string](alice, `sessionStorage.getItem('unhidra.auth')`)
+	eval[bool](alice, `(window.unhidra.api.auth.expires_at = Date.now() + 5000, true)`)
+	eval[string](alice, `window.unhidra.api.get('/v1/me').then(u => u.username)`, chromedp.EvalAwaitPromise)
+	after := eval[string](alice, `sessionStorage.getItem('unhidra.auth')`)
+	var a0, a1 struct {
+		Access  string `json:"access_token"`
+		Refresh string `json:"refresh_token"`
+	}
+	_ = json.Unmarshal([]byte(before), &a0)
+	_ = json.Unmarshal([]byte(after), &a1)
+	if a1.Access == "" || a1.Access == a0.Access || a1.Refresh == a0.Refresh {
+		t.Fatalf("no refresh before expiry: tokens before %.40q… after %.40q…", before, after)
+	}
+
+	// The connection drops (with the fresh token for the next handshake):
+	// the console reconnects and syncs what it missed.
+	eval[bool](alice, `(window.unhidra.conn.ws.close(), true)`)
+	alice.until("disconnected", `document.getElementById('conn-state').dataset.state !== 'online'`)
+	say("while the socket was down")
+	alice.until("connected again", `document.getElementById('conn-state').dataset.state === 'online'`)
+	alice.waitText("while the socket was down")
 
 	got := alice.texts()
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -66,7 +66,9 @@ export class Chat {
     this.reset();
     this.me = me;
     this.users.set(me.id, { id: me.id, username: me.username, online: true });
-    this.outbox = this.loadJSON(this.outboxKey()) || [];
+    // Sends in flight when the page went away are resent with their ref;
+    // the server answers a repeat with the first ack, never a second message.
+    this.outbox = (this.loadJSON(this.outboxKey()) || []).map((x) => ({ ...x, inflight: false }));
     const [users, rooms] = await Promise.all([
       this.api.get('/v1/users?limit=200').catch(() => ({ users: [] })),
       this.api.get('/v1/rooms'),
@@ -153,7 +155,7 @@ export class Chat {
       this.saveJSON(this.roomKey(room), { lastSeq: st.lastSeq, msgs });
     }
     this.dirty.clear();
-    if (this.me) this.saveJSON(this.outboxKey(), this.outbox);
+    if (this.me) this.saveJSON(this.outboxKey(), this.outbox.map(({ inflight, ...x }) => x));
   }
 
   state(room) {
