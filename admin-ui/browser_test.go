@@ -470,3 +470,37 @@ func TestReloadKeepsEveryMessage(t *testing.T) {
 		t.Fatalf("server has %d messages, want %d", len(hist), len(want))
 	}
 }
+
+// TestOlderHistory: a room with more history than the first page shows the
+// newest messages, and "Load older messages" brings the rest, in order.
+func TestOlderHistory(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{})
+	bob := env.NewUser(t, "bob")
+	ctx := context.Background()
+	room, err := bob.API.CreateRoom(ctx, "long", "public")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 130
+	for i := 1; i <= n; i++ {
+		if _, err := bob.API.PostMessage(ctx, room.ID, fmt.Sprintf("m%03d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice := newPage(t, startBrowser(t), "alice")
+	alice.signUp(env.URL, "alice")
+	// A link to a public room she is not in offers to join it.
+	alice.do("follow a link to the room", chromedp.Navigate(env.URL+"/#/chat/"+room.ID))
+	alice.do("join", chromedp.Click(chromedp.ID("join-room")))
+	alice.waitText(fmt.Sprintf("m%03d", n))
+	if got := len(alice.texts()); got != 100 {
+		t.Fatalf("first page shows %d messages, want 100", got)
+	}
+	alice.do("load older", chromedp.Click(chromedp.CSS(`#messages .older button`)))
+	alice.waitText("m001")
+	got := alice.texts()
+	if len(got) != n || got[0] != "m001" || got[n-1] != fmt.Sprintf("m%03d", n) {
+		t.Fatalf("after loading older messages: %d shown, first %q last %q", len(got), got[0], got[len(got)-1])
+	}
+	alice.until("no more to load", `!document.querySelector('#messages .older')`)
+}

@@ -559,9 +559,16 @@ export class Chat {
 
   async open(room, { focus = true } = {}) {
     if (!this.rooms.has(room)) {
-      await this.learnRoom(room);
+      // Reached by a link: one of our rooms we have not heard of yet, or a
+      // public room we could join.
+      await this.refreshRooms().catch(() => {});
       if (!this.rooms.has(room)) {
-        showError({ code: 'not_found', message: 'room not found or not joined' }, 'Open room');
+        try {
+          this.showJoin(await this.api.get('/v1/rooms/' + seg(room)));
+        } catch (e) {
+          showError(e, 'Open room');
+          this.showNoRoom();
+        }
         return;
       }
     }
@@ -592,15 +599,63 @@ export class Chat {
     }
   }
 
-  showNoRoom() {
+  /** Fetches the page of history before the oldest message we hold. */
+  async loadOlder(room) {
+    const st = this.state(room);
+    if (st.loadingOlder) return;
+    const oldest = Math.min(...[...st.msgs.values()].map((m) => m.seq));
+    st.loadingOlder = true;
+    this.queueRender();
+    const list = $('#messages');
+    try {
+      const res = await this.api.get(`/v1/rooms/${seg(room)}/messages?before=${oldest}&limit=100`);
+      const ms = res.messages || [];
+      for (const m of ms) {
+        if (!st.msgs.has(m.id)) {
+          st.msgs.set(m.id, { id: m.id, seq: m.seq, from: m.from, text: m.text, thread: m.thread || '', ts: m.ts,
+            edited_ts: m.edited_ts || 0, deleted: !!m.deleted, reactions: m.reactions || {}, ver: 1 });
+        }
+      }
+      if (ms.length < 100) st.older = false;
+    } catch (e) {
+      showError(e, 'Older messages');
+    } finally {
+      st.loadingOlder = false;
+    }
+    if (room !== this.current) return;
+    // Keep the reader's place while older messages go in above.
+    const fromEnd = list.scrollHeight - list.scrollTop;
+    this.renderMessages();
+    list.scrollTop = list.scrollHeight - fromEnd;
+  }
+
+  showNoRoom(message) {
     this.current = null;
     this.items.clear();
     $('#messages').replaceChildren();
     $('#messages').hidden = true;
     $('#composer').hidden = true;
-    $('#room-empty').hidden = false;
+    const empty = $('#room-empty');
+    empty.hidden = false;
+    empty.replaceChildren(message || 'Pick a room on the left, create one, or browse public rooms.');
     this.renderHeader();
     this.renderRooms();
+  }
+
+  /** A public room we are not in: say so and offer to join. */
+  showJoin(r) {
+    this.showNoRoom(h('span', null, `You are not in ${r.name} yet. `,
+      h('button', { type: 'button', class: 'primary', id: 'join-room', onclick: async () => {
+        try {
+          await this.api.post(`/v1/rooms/${seg(r.id)}/join`);
+          this.addRoom(r);
+          this.renderRooms();
+          this.open(r.id);
+        } catch (e) { showError(e, 'Join room'); }
+      } }, `Join ${r.name}`)));
+    $('#room-title').textContent = r.name;
+    $('#room-kind').textContent = r.kind;
+    $('#join-room').focus();
   }
 
   // ---- rendering ---------------------------------------------------------------
@@ -680,6 +735,13 @@ export class Chat {
     const nearEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
 
     const keys = [];
+    const oldest = Math.min(...[...st.msgs.values()].map((m) => m.seq));
+    if (st.loaded && st.msgs.size && oldest > 1 && st.older !== false) {
+      keys.push(['older', String(!!st.loadingOlder), () => h('li', { class: 'older' }, h('button', {
+        type: 'button', class: 'link', dataset: { focus: 'older' }, disabled: !!st.loadingOlder,
+        onclick: () => this.loadOlder(room),
+      }, st.loadingOlder ? 'Loading…' : 'Load older messages'))]);
+    }
     for (const m of top) {
       const sig = `${m.ver}|${(seen.get(m.id) || []).join(',')}|${replies.get(m.id) || 0}`;
       keys.push(['m:' + m.id, sig, () => this.messageItem(room, m, { seen: seen.get(m.id), replies: replies.get(m.id) || 0 })]);
