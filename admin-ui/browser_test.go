@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/unhidra/unhidra/core/servertest"
 	"github.com/unhidra/unhidra/sdk/client"
@@ -503,4 +504,51 @@ func TestOlderHistory(t *testing.T) {
 		t.Fatalf("after loading older messages: %d shown, first %q last %q", len(got), got[0], got[len(got)-1])
 	}
 	alice.until("no more to load", `!document.querySelector('#messages .older')`)
+}
+
+// TestKeyboardOnly: everything a newcomer does first works from the
+// keyboard alone, with focus where the next key expects it: sign up, create
+// a room in the dialog, send, edit the last message with ArrowUp, and close
+// a dialog with Escape.
+func TestKeyboardOnly(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{})
+	p := newPage(t, startBrowser(t), "carol")
+	key := func(what, keys string) { p.t.Helper(); p.do(what, chromedp.KeyEvent(keys)) }
+	focused := func(want string) {
+		t.Helper()
+		p.until("focus on "+want, `document.activeElement && document.activeElement.id === `+js(want))
+	}
+	p.do("open", chromedp.Navigate(env.URL), chromedp.WaitVisible(chromedp.ID("auth-form")))
+	focused("auth-username")
+	// "Create an account" is after the password field and the submit button.
+	key("tab to password", kb.Tab)
+	key("tab to submit", kb.Tab)
+	key("tab to toggle", kb.Tab)
+	focused("auth-toggle")
+	key("switch to sign up", kb.Enter)
+	focused("auth-username")
+	key("type name", "carol")
+	key("tab", kb.Tab)
+	key("type password and submit", "password-carol"+kb.Enter)
+	p.do("chat shown", chromedp.WaitVisible(chromedp.ID("view-chat")))
+	focused("new-room") // no rooms yet: the next thing to do has focus
+
+	key("open dialog", kb.Enter)
+	focused("nr-name")
+	key("close with Escape", kb.Escape)
+	p.until("dialog closed", `!document.getElementById('dlg-new-room').open`)
+	focused("new-room") // focus returns to what opened it
+	key("open dialog again", kb.Enter)
+	key("name and create", "keys"+kb.Enter)
+	p.until("room open", `document.getElementById('room-title').textContent === 'keys'`)
+	focused("composer-text")
+	key("send", "typed with keys"+kb.Enter)
+	p.waitText("typed with keys")
+	focused("composer-text")
+	key("edit last message", kb.ArrowUp)
+	p.until("editor focused", `document.activeElement && document.activeElement.id.startsWith('edit-')`)
+	eval[bool](p, `(document.activeElement.select(), true)`)
+	key("replace and save", "fixed with keys"+kb.Enter)
+	p.waitText("fixed with keys")
+	focused("composer-text")
 }

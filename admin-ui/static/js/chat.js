@@ -57,6 +57,7 @@ export class Chat {
     this.dirty = new Set();
     this.renderQueued = false;
     this.typingTimer = 0;
+    this.editing = null; // {room, id, text}: the message being edited and its draft
   }
 
   // ---- lifecycle ---------------------------------------------------------
@@ -574,6 +575,7 @@ export class Chat {
     }
     if (this.current !== room) {
       this.current = room;
+      this.editing = null;
       this.items.clear();
       $('#messages').replaceChildren();
       if (this.panel && this.panel.kind !== 'search') this.closePanel();
@@ -743,7 +745,7 @@ export class Chat {
       }, st.loadingOlder ? 'Loading…' : 'Load older messages'))]);
     }
     for (const m of top) {
-      const sig = `${m.ver}|${(seen.get(m.id) || []).join(',')}|${replies.get(m.id) || 0}`;
+      const sig = `${m.ver}|${(seen.get(m.id) || []).join(',')}|${replies.get(m.id) || 0}|${this.editing && this.editing.id === m.id}`;
       keys.push(['m:' + m.id, sig, () => this.messageItem(room, m, { seen: seen.get(m.id), replies: replies.get(m.id) || 0 })]);
     }
     for (const p of pending) keys.push(['p:' + p.ref, p.state + (p.error || ''), () => this.pendingItem(p)]);
@@ -793,7 +795,7 @@ export class Chat {
         actions.push(h('button', { type: 'button', dataset: { focus: `t:${m.id}` }, onclick: () => this.openThread(m.id) }, 'Reply in thread'));
       }
       if (mine) {
-        actions.push(h('button', { type: 'button', dataset: { focus: `e:${m.id}` }, onclick: (ev) => this.editInline(room, m, ev.target.closest('li')) }, 'Edit'));
+        actions.push(h('button', { type: 'button', dataset: { focus: `e:${m.id}` }, onclick: () => this.startEdit(room, m) }, 'Edit'));
         actions.push(h('button', { type: 'button', dataset: { focus: `d:${m.id}` }, onclick: () => {
           if (confirm('Delete this message?')) this.act({ type: 'delete', room, id: m.id }, 'Delete').catch(() => {});
         } }, 'Delete'));
@@ -811,7 +813,8 @@ export class Chat {
         h('span', { class: 'from' }, this.name(m.from)), ' ',
         h('time', { datetime: new Date(m.ts).toISOString() }, fmtTime(m.ts)),
         m.edited_ts && !m.deleted ? h('span', { class: 'edited' }, ' (edited)') : null),
-      m.deleted ? h('p', { class: 'text deleted' }, 'Message deleted') : h('p', { class: 'text' }, m.text),
+      m.deleted ? h('p', { class: 'text deleted' }, 'Message deleted')
+        : this.editing && this.editing.id === m.id && !inThread ? this.editForm(room, m) : h('p', { class: 'text' }, m.text),
       chips.length ? h('div', { class: 'reactions' }, chips) : null,
       !inThread && replies ? h('button', { type: 'button', class: 'link replies', dataset: { focus: `n:${m.id}` },
         onclick: () => this.openThread(m.id) }, replies === 1 ? '1 reply' : `${replies} replies`) : null,
@@ -841,34 +844,57 @@ export class Chat {
         h('button', { type: 'button', dataset: { focus: 'discard:' + p.ref }, onclick: () => this.discard(p.ref) }, 'Discard')) : null);
   }
 
-  editInline(room, m, li) {
-    const input = h('textarea', { id: 'edit-' + m.id, rows: 2, maxlength: 16000 });
-    input.value = m.text;
+  /**
+   * Edits a message in place. The draft lives in this.editing, not only in
+   * the DOM, so a redraw of the message (a receipt, a reaction) keeps it.
+   */
+  startEdit(room, m) {
+    if (this.editing) this.stopEdit();
+    this.editing = { room, id: m.id, text: m.text };
+    m.ver += 1;
+    this.renderMessages();
+    const input = document.getElementById('edit-' + m.id);
+    if (input) {
+      input.focus();
+      input.setSelectionRange(input.value.length, input.value.length);
+    }
+  }
+
+  stopEdit({ focusComposer = false } = {}) {
+    const e = this.editing;
+    if (!e) return;
+    this.editing = null;
+    const m = this.states.get(e.room) && this.states.get(e.room).msgs.get(e.id);
+    if (m) m.ver += 1;
+    this.renderMessages();
+    if (focusComposer) $('#composer-text').focus();
+  }
+
+  editForm(room, m) {
+    const input = h('textarea', { id: 'edit-' + m.id, rows: 2, maxlength: 16000, dataset: { focus: 'edit:' + m.id } });
+    input.value = this.editing.text;
+    input.addEventListener('input', () => { if (this.editing) this.editing.text = input.value; });
     const form = h('form', { class: 'edit-form' },
       h('label', { for: 'edit-' + m.id, class: 'sr-only' }, 'Edit message'), input,
       h('button', { type: 'submit', class: 'primary' }, 'Save'),
-      h('button', { type: 'button', onclick: () => { m.ver += 1; this.queueRender(); } }, 'Cancel'));
+      h('button', { type: 'button', onclick: () => this.stopEdit({ focusComposer: true }) }, 'Cancel'));
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
-      const text = input.value.trim();
-      if (!text || text === m.text) { m.ver += 1; this.queueRender(); return; }
+      const text = trimLines(input.value);
+      if (!text.trim() || text === m.text) { this.stopEdit({ focusComposer: true }); return; }
       try {
         await this.act({ type: 'edit', room, id: m.id, text }, 'Edit');
-        m.ver += 1; // redraw even if the edited frame raced ahead
-        this.queueRender();
-        $('#composer-text').focus();
+        this.stopEdit({ focusComposer: true });
       } catch { input.focus(); }
     });
     input.addEventListener('keydown', (ev) => {
-      if (ev.key === 'Escape') { ev.preventDefault(); m.ver += 1; this.queueRender(); $('#composer-text').focus(); }
-      if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); form.requestSubmit(); }
+      if (ev.key === 'Escape') { ev.preventDefault(); ev.stopPropagation(); this.stopEdit({ focusComposer: true }); }
+      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) { ev.preventDefault(); form.requestSubmit(); }
     });
-    const text = li.querySelector('.text');
-    text.replaceWith(form);
-    li.dataset.sig = 'editing';
-    input.focus();
-    input.setSelectionRange(input.value.length, input.value.length);
+    input.addEventListener('keypress', (ev) => { if (ev.key === 'Enter' && !ev.shiftKey) ev.preventDefault(); });
+    return form;
   }
+
 
   renderTyping() {
     const el = $('#typing');
@@ -1025,8 +1051,7 @@ export class Chat {
         const st = this.current && this.states.get(this.current);
         if (!st) return;
         const mine = [...st.msgs.values()].filter((m) => m.from === this.me.id && !m.deleted && !m.thread).sort((a, b) => b.seq - a.seq)[0];
-        const li = mine && document.getElementById('msg-' + mine.id);
-        if (li) { ev.preventDefault(); this.editInline(this.current, mine, li); }
+        if (mine) { ev.preventDefault(); this.startEdit(this.current, mine); }
       }
     });
     text.addEventListener('input', () => this.typing());
