@@ -76,6 +76,11 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	// The embedded web console; built first, so a broken one leaves nothing to clean up.
+	console, err := adminui.Handler(adminui.Options{})
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, store.Options{DSN: cfg.DatabaseURL, DataDir: cfg.DataDir, SQLiteSync: cfg.SQLiteSync})
 	if err != nil {
 		return nil, err
@@ -164,12 +169,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	// The web console, mounted after every API route so those always win; it
 	// answers only for its own files and passes anything else on to the 404.
-	console, err := adminui.Handler(adminui.Options{})
-	if err != nil {
-		com.Close()
-		_ = st.Close()
-		return nil, err
-	}
 	app.Use(console)
 	app.Use(func(c *fiber.Ctx) error {
 		return a.Error(c, chat.Errorf(protocol.CodeNotFound, "no route %s %s", c.Method(), c.Path()))
