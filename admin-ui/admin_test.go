@@ -116,6 +116,10 @@ func TestAdminConsole(t *testing.T) {
 		alice.until("bob active", `document.getElementById('person-title').textContent === 'bob — active'`)
 		bob.do("log in once more", chromedp.Click(chromedp.ID("auth-submit")), chromedp.WaitVisible(chromedp.ID("view-chat")))
 		bob.until("connected", `document.getElementById('conn-state').dataset.state === 'online'`)
+		alice.do("refresh people", chromedp.Click(chromedp.CSS(`#people-filter button`)))
+		alice.until("bob online", `document.querySelector('#people-table tr[data-user=bob]').textContent.includes('online')`)
+		alice.do("manage bob again", chromedp.Click(chromedp.CSS(`button[aria-label="Manage bob"]`)))
+		alice.until("bob's new session listed", `document.querySelectorAll('#person-body tr[data-session] button').length === 1`)
 	} else {
 		alice.until("sessions explained", `document.getElementById('person-body').textContent.includes('does not list sessions')`)
 	}
