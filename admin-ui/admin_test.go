@@ -58,8 +58,8 @@ func helloPlugin(t *testing.T) (yaml func(enabled bool) string) {
 }
 
 // TestAdminConsole: the admin's People and Plugins views. An admin revokes a
-// user's session and deactivates the account, and the user's open console
-// signs out; an admin disables a plugin, the card shows it, and its word
+// user's session, deactivates the account and revokes a device, and each
+// time the user's open console signs out; an admin disables a plugin, the card shows it, and its word
 // filter stops applying. On a server without those admin APIs the console
 // says so in place of the panel.
 func TestAdminConsole(t *testing.T) {
@@ -120,10 +120,28 @@ func TestAdminConsole(t *testing.T) {
 		alice.until("bob online", `document.querySelector('#people-table tr[data-user=bob]').textContent.includes('online')`)
 		alice.do("manage bob again", chromedp.Click(chromedp.CSS(`button[aria-label="Manage bob"]`)))
 		alice.until("bob's new session listed", `document.querySelectorAll('#person-body tr[data-session] button').length === 1`)
+		alice.until("on the Web console device", `[...document.querySelectorAll('#person-body tr[data-device]')].map(r => r.cells[0].textContent).join() === 'Web console'`)
+		if dev := eval[string](alice, `document.querySelector('#person-body tr[data-session]').cells[1].textContent`); dev != "Web console" {
+			t.Errorf("the session names its device %q, want Web console", dev)
+		}
+		alice.screenshot("people.png")
+		alice.do("revoke the device", chromedp.Click(chromedp.CSS(`#person-body tr[data-device] button`)))
+		bob.until("bob signed out by the device revocation", `!document.getElementById('view-auth').hidden`)
+		alice.until("device and session gone", `document.querySelectorAll('#person-body tr[data-device] button, #person-body tr[data-session] button').length === 0`)
+		// This browser's device is gone; the next login makes a new one.
+		bob.clear("auth-username")
+		bob.do("log in on a new device",
+			chromedp.SendKeys(chromedp.ID("auth-username"), "bob"),
+			chromedp.SendKeys(chromedp.ID("auth-password"), "password-bob"),
+			chromedp.Click(chromedp.ID("auth-submit")),
+			chromedp.WaitVisible(chromedp.ID("view-chat")),
+		)
+		alice.do("manage bob once more", chromedp.Click(chromedp.CSS(`button[aria-label="Manage bob"]`)))
+		alice.until("one new device", `document.querySelectorAll('#person-body tr[data-device] button').length === 1`)
 	} else {
 		alice.until("sessions explained", `document.getElementById('person-body').textContent.includes('does not list sessions')`)
+		alice.screenshot("people.png")
 	}
-	alice.screenshot("people.png")
 
 	// ---- Plugins ----
 	// Secrets in a plugin's config are masked by the console too (the

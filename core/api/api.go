@@ -114,6 +114,8 @@ func (a *API) Register(r fiber.Router) {
 	adm.Get("/users/:id/sessions", a.adminListSessions)
 	adm.Post("/users/:id/revoke-sessions", a.adminRevokeUserSessions)
 	adm.Delete("/sessions/:id", a.adminRevokeSession)
+	adm.Get("/users/:id/devices", a.adminListDevices)
+	adm.Delete("/users/:id/devices/:device", a.adminRevokeDevice)
 	adm.Post("/invites", a.adminCreateInvite)
 	adm.Get("/invites", a.adminListInvites)
 	adm.Delete("/invites/:id", a.adminRevokeInvite)

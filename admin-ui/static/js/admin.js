@@ -15,8 +15,6 @@ export const ENDPOINTS = {
   sessions: (uid) => `/v1/admin/users/${seg(uid)}/sessions`,
   revokeSession: (uid, sid) => `/v1/admin/sessions/${seg(sid)}`,
   revokeAllSessions: (uid) => `/v1/admin/users/${seg(uid)}/revoke-sessions`,
-  // Not in the front-door API yet: an admin cannot list another user's
-  // devices there (only GET /v1/devices for oneself).
   devices: (uid) => `/v1/admin/users/${seg(uid)}/devices`,
   revokeDevice: (uid, did) => `/v1/admin/users/${seg(uid)}/devices/${seg(did)}`,
   deactivate: (uid) => `/v1/admin/users/${seg(uid)}/deactivate`,
@@ -107,7 +105,7 @@ export class People {
         h('td', null, fmtTime(s.last_seen_at || s.last_used_at)),
         h('td', null, fmtTime(s.expires_at)),
         h('td', null, s.revoked_at ? `revoked (${s.revoke_reason || 'yes'})` : h('button', { type: 'button', 'aria-label': `Revoke session ${String(s.id).slice(0, 8)}`,
-          onclick: () => this.run('DELETE', ENDPOINTS.revokeSession(u.id, s.id), 'Revoke session') }, 'Revoke'))))));
+          onclick: () => confirm(`Revoke this session of ${u.username}? It is signed out at once.`) && this.run('DELETE', ENDPOINTS.revokeSession(u.id, s.id), 'Revoke session') }, 'Revoke'))))));
       if (sessions.list.some((s) => !s.revoked_at)) {
         parts.push(h('p', null, h('button', { type: 'button', class: 'danger',
           onclick: () => confirm(`Sign ${u.username} out everywhere?`) && this.run('POST', ENDPOINTS.revokeAllSessions(u.id), 'Revoke all sessions', {}) },
@@ -117,12 +115,12 @@ export class People {
     if (devices.missing) missing.push("another user's devices");
     else if (devices.error) parts.push(h('p', { class: 'form-error' }, `${devices.error.code}: ${devices.error.message}`));
     else {
-      parts.push(table('Devices', ['Device', 'Platform', 'Last seen', ''], devices.list.map((d) => h('tr', null,
+      parts.push(table('Devices', ['Device', 'Platform', 'Last seen', ''], devices.list.map((d) => h('tr', { dataset: { device: d.id } },
         h('td', null, d.name || d.id),
         h('td', null, d.platform || ''),
         h('td', null, fmtTime(d.last_seen_at || d.last_seen)),
         h('td', null, d.revoked || d.revoked_at ? 'revoked' : h('button', { type: 'button', 'aria-label': `Revoke device ${d.name || d.id}`,
-          onclick: () => this.run('DELETE', ENDPOINTS.revokeDevice(u.id, d.id), 'Revoke device') }, 'Revoke'))))));
+          onclick: () => confirm(`Revoke ${d.name || 'this device'}? Every session on it ends at once.`) && this.run('DELETE', ENDPOINTS.revokeDevice(u.id, d.id), 'Revoke device') }, 'Revoke'))))));
     }
     if (missing.length) {
       parts.push(h('p', { class: 'note' }, `This server's API does not list ${missing.join(' or ')} for admins yet.`));

@@ -3,6 +3,7 @@
 // window can be a different user (handy for trying chat between two windows).
 
 const AUTH_KEY = 'unhidra.auth';
+const DEVICE_KEY = 'unhidra.device.'; // + login name → device id (this browser)
 
 /** An error answered by the server, with its protocol error code. */
 export class ApiError extends Error {
@@ -136,8 +137,26 @@ export class Api {
     return this.raw('POST', '/v1/auth/register', body);
   }
 
+  /**
+   * Logs in as this browser's device: the first login creates a device
+   * named "Web console", later ones reuse it (its id is kept in
+   * localStorage), so an admin sees one device per browser, not one per
+   * login. A device that was revoked meanwhile is replaced by a new one.
+   */
   async login(username, password) {
-    const t = await this.raw('POST', '/v1/auth/login', { username, password, device: 'Web console' });
+    const key = DEVICE_KEY + username.toLowerCase();
+    const known = localStorage.getItem(key);
+    let t = null;
+    if (known) {
+      try {
+        t = await this.raw('POST', '/v1/auth/login', { username, password, device: { id: known } });
+      } catch (e) {
+        if (!(e instanceof ApiError && e.code === 'bad_request' && /device/.test(e.message))) throw e;
+        localStorage.removeItem(key);
+      }
+    }
+    if (!t) t = await this.raw('POST', '/v1/auth/login', { username, password, device: { name: 'Web console', platform: 'web' } });
+    if (t.device_id) localStorage.setItem(key, t.device_id);
     this.setTokens(t);
   }
 
