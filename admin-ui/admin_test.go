@@ -165,6 +165,10 @@ func TestAdminConsole(t *testing.T) {
 	// bob sees the plugin's reason with the error code.
 	bob.send("well darn")
 	bob.until("refused", `[...document.querySelectorAll('#messages .msg.failed .status')].some(e => e.textContent.includes('forbidden'))`)
+	// Its slash command answers bob alone, in his room view.
+	bob.send("/hello console")
+	bob.until("command answered", `[...document.querySelectorAll('#messages .msg.ephemeral')].some(li =>
+		li.querySelector('.text').textContent === 'Hello, console!' && li.textContent.includes('only you can see this'))`)
 	alice.do("refresh", chromedp.Click(chromedp.ID("plugins-refresh")))
 	alice.until("calls counted", `[...document.querySelectorAll('[data-plugin=hello] tr')].some(tr => tr.textContent.startsWith('MessageWillBePosted') && tr.children[1].textContent !== '0')`)
 	alice.screenshot("plugins.png")
