@@ -58,6 +58,7 @@ export class Chat {
     this.renderQueued = false;
     this.typingTimer = 0;
     this.editing = null; // {room, id, text}: the message being edited and its draft
+    this.learning = new Map(); // room id → pending fetch of a room we were added to
   }
 
   // ---- lifecycle ---------------------------------------------------------
@@ -223,9 +224,10 @@ export class Chat {
   /** Fetches and lists a room we did not know; concurrent calls share one request. */
   learnRoom(id) {
     if (this.rooms.has(id)) return Promise.resolve();
-    this.learning = this.learning || new Map();
     if (!this.learning.has(id)) {
+      const me = this.me;
       this.learning.set(id, this.api.get('/v1/rooms/' + seg(id)).then((r) => {
+        if (this.me !== me) return; // signed out meanwhile
         this.addRoom(r);
         this.renderRooms();
       }).catch(() => { /* not visible to us */ }).finally(() => this.learning.delete(id)));
