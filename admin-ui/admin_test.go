@@ -1,6 +1,7 @@
 package adminui_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -8,9 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/unhidra/unhidra/core/auth"
 	"github.com/unhidra/unhidra/core/server"
 	"github.com/unhidra/unhidra/core/servertest"
 	"github.com/unhidra/unhidra/sdk/protocol"
@@ -189,4 +192,69 @@ func TestAdminConsole(t *testing.T) {
 	alice.until("enable offered", `!!document.querySelector('button[aria-label="Enable hello"]')`)
 	bob.send("darn, it works now")
 	bob.waitText("darn, it works now")
+}
+
+// TestInviteOnlySignUp: on an invite-only server, signing up without an
+// invite is refused with the server's code; an invite link opens the sign-up
+// form with the code filled in; an admin makes links in the People view and
+// sees them used up.
+func TestInviteOnlySignUp(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{Config: func(c *server.Config) { c.Registration = "invite" }})
+	// The first invite comes from the operator (`unhidra invite`).
+	first, err := auth.CreateInvite(context.Background(), env.Server.Store(), "", auth.InviteRequest{}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := startBrowser(t)
+	alice := newPage(t, alloc, "alice")
+	bob := newPage(t, alloc, "bob")
+
+	bob.do("sign up without an invite",
+		chromedp.Navigate(env.URL),
+		chromedp.WaitVisible(chromedp.ID("auth-form")),
+		chromedp.Click(chromedp.ID("auth-toggle")),
+		chromedp.SendKeys(chromedp.ID("auth-username"), "bob"),
+		chromedp.SendKeys(chromedp.ID("auth-password"), "password-bob"),
+		chromedp.Click(chromedp.ID("auth-submit")),
+	)
+	bob.until("refused with its code", `[...document.querySelectorAll('#errors .error')].some(e => e.textContent.includes('Sign up: forbidden registration needs a valid invite'))`)
+
+	alice.do("follow the operator's invite link",
+		chromedp.Navigate(env.URL+"/#/join/"+first.Token),
+		chromedp.WaitVisible(chromedp.ID("auth-invite")),
+	)
+	if got := eval[string](alice, `document.getElementById('auth-invite').value`); got != first.Token {
+		t.Fatalf("invite field holds %q, want the link's token", got)
+	}
+	alice.do("sign up",
+		chromedp.SendKeys(chromedp.ID("auth-username"), "alice"),
+		chromedp.SendKeys(chromedp.ID("auth-password"), "password-alice"),
+		chromedp.Click(chromedp.ID("auth-submit")),
+		chromedp.WaitVisible(chromedp.ID("view-chat")),
+	)
+	alice.do("open people", chromedp.Click(chromedp.CSS(`#nav a[data-view=people]`)))
+	alice.do("make an invite link",
+		chromedp.SendKeys(chromedp.ID("invite-note"), "for bob"),
+		chromedp.Click(chromedp.CSS(`#invite-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.ID("invite-link")),
+	)
+	link := eval[string](alice, `document.getElementById('invite-link').value`)
+	if !strings.HasPrefix(link, env.URL+"/#/join/") {
+		t.Fatalf("invite link %q", link)
+	}
+	alice.until("listed", `(document.querySelector('#invite-list tr[data-invite]') || {}).textContent?.startsWith('for bob0 of 1')`)
+
+	bob.clear("auth-username")
+	bob.clear("auth-password")
+	bob.do("follow bob's link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("auth-invite")))
+	bob.clear("auth-username")
+	bob.do("sign up with it",
+		chromedp.SendKeys(chromedp.ID("auth-username"), "bob"),
+		chromedp.SendKeys(chromedp.ID("auth-password"), "password-bob"),
+		chromedp.Click(chromedp.ID("auth-submit")),
+		chromedp.WaitVisible(chromedp.ID("view-chat")),
+	)
+	alice.do("refresh", chromedp.Click(chromedp.CSS(`#people-filter button`)))
+	alice.until("used up", `(document.querySelector('#invite-list tr[data-invite]') || {}).textContent?.includes('1 of 1') && document.querySelector('#invite-list tr[data-invite]').textContent.includes('used up')`)
+	alice.until("bob is a user", `!!document.querySelector('#people-table tr[data-user=bob]')`)
 }

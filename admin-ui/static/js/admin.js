@@ -19,6 +19,8 @@ export const ENDPOINTS = {
   revokeDevice: (uid, did) => `/v1/admin/users/${seg(uid)}/devices/${seg(did)}`,
   deactivate: (uid) => `/v1/admin/users/${seg(uid)}/deactivate`,
   reactivate: (uid) => `/v1/admin/users/${seg(uid)}/reactivate`,
+  invites: () => '/v1/admin/invites', // GET → {invites}; POST {max_uses, expires_in, note} → {token, …}
+  revokeInvite: (id) => `/v1/admin/invites/${seg(id)}`,
   plugins: () => '/v1/admin/plugins', // → {file, loaded_at, plugins: [status]}
   // Not in the plugin host's API yet, which toggles plugins only by editing
   // plugins.yaml and reloading: enable/disable one plugin from the console.
@@ -57,11 +59,60 @@ export class People {
     this.app = app;
     this.selected = null;
     $('#people-filter').addEventListener('submit', (ev) => { ev.preventDefault(); this.load(); });
+    $('#invite-form').addEventListener('submit', (ev) => { ev.preventDefault(); this.createInvite(); });
+    $('#invite-copy').addEventListener('click', async () => {
+      const input = $('#invite-link');
+      input.select();
+      try { await navigator.clipboard.writeText(input.value); $('#invite-copy').textContent = 'Copied'; } catch { /* selected for a manual copy */ }
+    });
+  }
+
+  async createInvite() {
+    const body = {
+      max_uses: Number($('#invite-uses').value) || 1,
+      expires_in: Math.round((Number($('#invite-days').value) || 7) * 86400),
+    };
+    const note = $('#invite-note').value.trim();
+    if (note) body.note = note;
+    try {
+      const inv = await this.api.post(ENDPOINTS.invites(), body);
+      $('#invite-new').hidden = false;
+      $('#invite-copy').textContent = 'Copy';
+      const link = $('#invite-link');
+      link.value = `${location.origin}/#/join/${encodeURIComponent(inv.token)}`;
+      link.focus();
+      link.select();
+      $('#invite-note').value = '';
+      await this.loadInvites();
+    } catch (e) {
+      showError(e, 'Create invite');
+    }
+  }
+
+  async loadInvites() {
+    const box = $('#invite-list');
+    try {
+      const res = await this.api.get(ENDPOINTS.invites());
+      const list = (res && res.invites) || [];
+      box.replaceChildren(table('Invites', ['Note', 'Uses', 'Created', 'Expires', ''], list.map((i) => h('tr', { dataset: { invite: i.id } },
+        h('td', null, i.note || h('span', { class: 'hint' }, '—')),
+        h('td', { class: 'num' }, `${i.uses} of ${i.max_uses}`),
+        h('td', null, fmtTime(i.created_at)),
+        h('td', null, fmtTime(i.expires_at)),
+        h('td', null, i.revoked_at ? 'revoked' : i.uses >= i.max_uses ? 'used up' : i.expires_at < Date.now() ? 'expired'
+          : h('button', { type: 'button', 'aria-label': `Revoke invite ${i.note || i.id.slice(0, 8)}`, onclick: async () => {
+            try { await this.api.del(ENDPOINTS.revokeInvite(i.id)); await this.loadInvites(); } catch (e) { showError(e, 'Revoke invite'); }
+          } }, 'Revoke'))))));
+    } catch (e) {
+      if (e.missingRoute) $('#invites').hidden = true; // a server without invites
+      else showError(e, 'Invites');
+    }
   }
 
   get api() { return this.app.api; }
 
   async load() {
+    this.loadInvites();
     const tbody = $('#people-table tbody');
     try {
       const res = await this.api.get(ENDPOINTS.users($('#people-q').value.trim()));

@@ -131,9 +131,10 @@ export class Api {
   patch(path, body) { return this.request('PATCH', path, body); }
   del(path) { return this.request('DELETE', path); }
 
-  register(username, password, email) {
+  register(username, password, email, invite) {
     const body = { username, password };
     if (email) body.email = email;
+    if (invite) body.invite = invite;
     return this.raw('POST', '/v1/auth/register', body);
   }
 

@@ -40,10 +40,23 @@ class App {
     this.plugins = new Plugins(this);
     this.bindAuth();
     $('#logout').addEventListener('click', () => this.logout());
-    window.addEventListener('hashchange', () => this.route());
+    window.addEventListener('hashchange', () => { if (!this.inviteLink()) this.route(); });
+  }
+
+  /** An invite link (#/join/<token>) opens the sign-up form with the code filled in. */
+  inviteLink() {
+    const invite = /^#\/join\/(.+)$/.exec(location.hash);
+    if (!invite || this.api.signedIn) return false;
+    clearErrors();
+    this.showAuth();
+    this.setRegistering(true);
+    $('#auth-invite').value = decodeURIComponent(invite[1]);
+    history.replaceState(null, '', location.pathname);
+    return true;
   }
 
   async boot() {
+    if (this.inviteLink()) return;
     if (this.api.signedIn) {
       try {
         await this.enter();
@@ -79,7 +92,7 @@ class App {
       const btn = $('#auth-submit');
       btn.disabled = true;
       try {
-        if (this.registering) await this.api.register(username, password, $('#auth-email').value.trim());
+        if (this.registering) await this.api.register(username, password, $('#auth-email').value.trim(), $('#auth-invite').value.trim());
         await this.api.login(username, password);
         form.reset();
         this.setRegistering(false, { focus: false });
@@ -99,6 +112,7 @@ class App {
     $('#auth-submit').textContent = on ? 'Sign up' : 'Log in';
     $('#auth-toggle').textContent = on ? 'I have an account' : 'Create an account';
     $('#auth-email-field').hidden = !on;
+    $('#auth-invite-field').hidden = !on;
     $('#auth-username').labels[0].textContent = on ? 'Username' : 'Username or email';
     $('#auth-password').autocomplete = on ? 'new-password' : 'current-password';
     if (focus) $('#auth-username').focus();
