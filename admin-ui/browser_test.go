@@ -458,6 +458,16 @@ func TestReloadKeepsEveryMessage(t *testing.T) {
 	alice.until("connected again", `document.getElementById('conn-state').dataset.state === 'online'`)
 	alice.waitText("while the socket was down")
 
+	// Offline: a message typed now waits, marked as sending, and goes out
+	// once when the connection is back.
+	eval[bool](alice, `(window.unhidra.conn.stop(), true)`)
+	alice.send("typed while offline")
+	want = append(want, "typed while offline")
+	alice.until("waiting", `[...document.querySelectorAll('#messages .msg.pending .status')].some(e => e.textContent === 'sending…')`)
+	eval[bool](alice, `(window.unhidra.conn.start(), true)`)
+	alice.waitText("typed while offline")
+	alice.until("outbox empty", `window.unhidra.chat.outbox.length === 0 && !document.querySelector('#messages .msg.pending')`)
+
 	got := alice.texts()
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("after reloads the room shows\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
