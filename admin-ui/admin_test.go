@@ -258,3 +258,54 @@ func TestInviteOnlySignUp(t *testing.T) {
 	alice.until("used up", `(document.querySelector('#invite-list tr[data-invite]') || {}).textContent?.includes('1 of 1') && document.querySelector('#invite-list tr[data-invite]').textContent.includes('used up')`)
 	alice.until("bob is a user", `!!document.querySelector('#people-table tr[data-user=bob]')`)
 }
+
+// TestAccount: any user sees where they are signed in, signs another session
+// out (its console returns to sign-in), and changes their password: a wrong
+// current password is refused with the server's code, the right one signs
+// out the other sessions, and the new password logs in.
+func TestAccount(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{})
+	env.NewUser(t, "root") // the admin; carol is a plain member
+	alloc := startBrowser(t)
+	here := newPage(t, alloc, "carol-here")
+	there := newPage(t, alloc, "carol-there")
+	here.signUp(env.URL, "carol")
+	login := func(p *page, password string) {
+		t.Helper()
+		p.do("open", chromedp.Navigate(env.URL), chromedp.WaitVisible(chromedp.ID("auth-form")))
+		p.clear("auth-username")
+		p.clear("auth-password")
+		p.do("log in",
+			chromedp.SendKeys(chromedp.ID("auth-username"), "carol"),
+			chromedp.SendKeys(chromedp.ID("auth-password"), password),
+			chromedp.Click(chromedp.ID("auth-submit")),
+			chromedp.WaitVisible(chromedp.ID("view-chat")))
+	}
+	login(there, "password-carol")
+
+	here.do("open account", chromedp.Click(chromedp.CSS(`#nav a[data-view=account]`)))
+	here.until("two sessions, this one marked", `document.querySelectorAll('#my-sessions tr[data-session]').length === 2 &&
+		document.querySelectorAll('#my-sessions tr[data-current]').length === 1`)
+	here.do("sign the other out", chromedp.Click(chromedp.CSS(`#my-sessions tr[data-session]:not([data-current]) button`)))
+	there.until("the other console is signed out", `!document.getElementById('view-auth').hidden`)
+	here.until("one session left", `document.querySelectorAll('#my-sessions tr[data-session]').length === 1`)
+
+	login(there, "password-carol")
+	here.do("wrong current password",
+		chromedp.SendKeys(chromedp.ID("pw-current"), "not-my-password"),
+		chromedp.SendKeys(chromedp.ID("pw-new"), "carol-new-password"),
+		chromedp.Click(chromedp.CSS(`#pw-form button[type=submit]`)))
+	here.until("refused with its code", `[...document.querySelectorAll('#errors .error')].some(e => e.textContent.startsWith('Change password: forbidden '))`)
+	here.clear("pw-current")
+	here.clear("pw-new")
+	here.do("right current password",
+		chromedp.SendKeys(chromedp.ID("pw-current"), "password-carol"),
+		chromedp.SendKeys(chromedp.ID("pw-new"), "carol-new-password"),
+		chromedp.Click(chromedp.CSS(`#pw-form button[type=submit]`)))
+	here.until("changed", `document.getElementById('pw-status').textContent === 'Password changed; 1 other session signed out.'`)
+	there.until("the other console is signed out again", `!document.getElementById('view-auth').hidden`)
+	if !eval[bool](here, `document.getElementById('view-auth').hidden`) {
+		t.Fatal("the session that changed the password was signed out")
+	}
+	login(there, "carol-new-password")
+}

@@ -5,6 +5,7 @@ import { Api } from './api.js';
 import { Conn } from './conn.js';
 import { Chat } from './chat.js';
 import { People, Plugins } from './admin.js';
+import { Account } from './account.js';
 import { $, $$, showError, clearErrors } from './dom.js';
 
 class App {
@@ -38,6 +39,7 @@ class App {
     this.chat = new Chat(this); // binds its DOM once; start/stop per sign-in
     this.people = new People(this);
     this.plugins = new Plugins(this);
+    this.account = new Account(this);
     this.bindAuth();
     $('#logout').addEventListener('click', () => this.logout());
     window.addEventListener('hashchange', () => { if (!this.inviteLink()) this.route(); });
@@ -169,10 +171,12 @@ class App {
     if (!this.me) return;
     const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
     const view = parts[0] || 'chat';
-    if ((view === 'people' || view === 'plugins') && this.isAdmin) {
+    const pages = { people: [this.people, 'People', true], plugins: [this.plugins, 'Plugins', true], account: [this.account, 'Account', false] };
+    const page = pages[view];
+    if (page && (!page[2] || this.isAdmin)) {
       this.show(view);
-      document.title = (view === 'people' ? 'People' : 'Plugins') + ' · Unhidra';
-      (view === 'people' ? this.people : this.plugins).load();
+      document.title = page[1] + ' · Unhidra';
+      page[0].load();
       $('#main').focus();
       return;
     }

@@ -12,7 +12,9 @@ export function h(tag, attrs, ...children) {
       if (v === false || v === null || v === undefined) continue;
       if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
       else if (k === 'class') el.className = v;
-      else if (k === 'dataset') Object.assign(el.dataset, v);
+      else if (k === 'dataset') {
+        for (const [dk, dv] of Object.entries(v)) if (dv !== false && dv !== null && dv !== undefined) el.dataset[dk] = dv;
+      }
       else if (v === true) el.setAttribute(k, '');
       else el.setAttribute(k, String(v));
     }
