@@ -562,3 +562,50 @@ func TestKeyboardOnly(t *testing.T) {
 	p.waitText("fixed with keys")
 	focused("composer-text")
 }
+
+// TestEventsAppliedOnceInSeqOrder: an event can arrive both live and
+// replayed by a sync, and live events can overtake the replay (protocol.md,
+// "Sync"). The console applies each seq once, never lets an older edit or
+// reaction undo a newer one, and only advances the seq it would sync from
+// over events it has really applied. The frames are fed to the page's own
+// handler in the order a racing sync could produce.
+func TestEventsAppliedOnceInSeqOrder(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{})
+	p := newPage(t, startBrowser(t), "dave")
+	p.signUp(env.URL, "dave")
+	p.do("create room",
+		chromedp.Click(chromedp.ID("new-room")),
+		chromedp.SendKeys(chromedp.ID("nr-name"), "order"),
+		chromedp.Click(chromedp.CSS(`#new-room-form button[type=submit]`)))
+	p.until("room loaded", `document.getElementById('room-title').textContent === 'order' && window.unhidra.chat.states.get(window.unhidra.chat.current)?.loaded`)
+	got := eval[string](p, `(() => {
+		const c = window.unhidra.chat, room = c.current, st = c.states.get(room), me = c.me.id;
+		const id = '00000000-0000-7000-8000-000000000001';
+		const f = (seq, type, extra) => c.frame({type, room, id, seq, ts: Date.now(), ...extra});
+		const out = [];
+		const snap = () => { const m = st.msgs.get(id); out.push([st.lastSeq, m ? m.text : null, m ? JSON.stringify(m.reactions) : null].join('|')); };
+		f(1, 'message', {from: me, text: 'v1'}); snap();                 // live
+		f(3, 'edited', {from: me, text: 'v3'}); snap();                  // live, overtakes 2
+		f(5, 'reaction', {user: me, emoji: '👍', on: true}); snap();     // live, overtakes 4
+		f(1, 'message', {from: me, text: 'v1'}); snap();                 // replay: already applied
+		f(2, 'edited', {from: me, text: 'v2'}); snap();                  // replay: older edit
+		f(3, 'edited', {from: me, text: 'v3'}); snap();                  // replay: duplicate
+		f(4, 'reaction', {user: me, emoji: '👍', on: false}); snap();    // replay: older reaction
+		f(5, 'reaction', {user: me, emoji: '👍', on: true}); snap();     // replay: duplicate
+		return out.join('\n');
+	})()`)
+	want := strings.Join([]string{
+		`1|v1|{}`,
+		`1|v3|{}`,
+		`1|v3|{"👍":["` + "ME" + `"]}`,
+		`1|v3|{"👍":["ME"]}`,
+		`3|v3|{"👍":["ME"]}`,
+		`3|v3|{"👍":["ME"]}`,
+		`5|v3|{"👍":["ME"]}`,
+		`5|v3|{"👍":["ME"]}`,
+	}, "\n")
+	me := eval[string](p, `window.unhidra.chat.me.id`)
+	if got != strings.ReplaceAll(want, "ME", me) {
+		t.Fatalf("state after each frame (lastSeq|text|reactions):\n%s\nwant\n%s", got, strings.ReplaceAll(want, "ME", me))
+	}
+}

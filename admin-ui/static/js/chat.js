@@ -21,7 +21,11 @@ const EVENT_TYPES = new Set(['message', 'edited', 'deleted', 'reaction']);
 class RoomState {
   constructor() {
     this.msgs = new Map(); // id → message
-    this.lastSeq = 0; // highest event seq applied
+    // Every event with seq ≤ lastSeq has been applied (seqs are gap-free).
+    // Events above it that came early (live while a sync replays older
+    // ones) wait in ahead, so a reload never syncs past a hole.
+    this.lastSeq = 0;
+    this.ahead = new Set();
     this.loaded = false; // history fetched or restored from cache
     this.members = new Map(); // user id → {role, last_read}
     this.membersLoaded = false;
@@ -152,8 +156,8 @@ export class Chat {
       const st = this.states.get(room);
       if (!st || !st.loaded) continue;
       const msgs = [...st.msgs.values()].sort((a, b) => a.seq - b.seq).slice(-CACHE_MAX)
-        .map(({ id, seq, from, text, thread, ts, edited_ts, deleted, reactions }) =>
-          ({ id, seq, from, text, thread, ts, edited_ts, deleted, reactions }));
+        .map(({ id, seq, from, text, thread, ts, edited_ts, deleted, reactions, tseq, rseq }) =>
+          ({ id, seq, from, text, thread, ts, edited_ts, deleted, reactions, tseq, rseq }));
       this.saveJSON(this.roomKey(room), { lastSeq: st.lastSeq, msgs });
     }
     this.dirty.clear();
@@ -276,7 +280,9 @@ export class Chat {
       try {
         for (;;) {
           const f = await this.conn.request({ type: 'sync', room, after: st.lastSeq, limit: SYNC_LIMIT });
+          // Everything up to upto has now been replayed (or was here already).
           if (f.upto > st.lastSeq) st.lastSeq = f.upto;
+          advance(st);
           this.settle(room);
           this.persist(room);
           if (!f.more) break;
@@ -289,6 +295,7 @@ export class Chat {
           // Our seq is ahead of the server (a reset database): start over.
           st.msgs.clear();
           st.lastSeq = 0;
+          st.ahead.clear();
           st.loaded = false;
           sessionStorage.removeItem(this.roomKey(room));
           if (room === this.current) this.loadRoom(room).catch((e2) => showError(e2, 'Loading room'));
@@ -315,6 +322,7 @@ export class Chat {
       }
       // Events after r.last_seq come by sync; history already reflects those before it.
       st.lastSeq = Math.max(st.lastSeq, r.last_seq || 0);
+      advance(st);
       st.loaded = true;
       this.settle(room);
       this.persist(room);
@@ -340,8 +348,11 @@ export class Chat {
       }
       const st = this.state(f.room);
       if (!st.loaded) return; // history on first visit will include it
+      // An event can come both live and replayed by a sync: apply each seq once.
+      if (f.seq <= st.lastSeq || st.ahead.has(f.seq)) return;
       this.applyEvent(st, f);
-      if (f.seq > st.lastSeq) st.lastSeq = f.seq;
+      st.ahead.add(f.seq);
+      advance(st);
       this.settle(f.room);
       this.persist(f.room);
       if (f.room === this.current) {
@@ -401,15 +412,16 @@ export class Chat {
         if (st.msgs.has(f.id)) return;
         st.typing.delete(f.from); // they sent what they were typing
         st.msgs.set(f.id, { id: f.id, seq: f.seq, from: f.from, text: f.text || '', thread: f.thread || '', ts: f.ts,
-          edited_ts: 0, deleted: false, reactions: {}, ver: 1 });
+          edited_ts: 0, deleted: false, reactions: {}, ver: 1, tseq: f.seq });
         if (f.thread && this.panel && this.panel.kind === 'thread' && this.panel.id === f.thread) this.renderPanel();
         break;
       }
       case 'edited': {
         const m = st.msgs.get(f.id);
-        if (!m) return;
+        if (!m || f.seq <= (m.tseq || 0)) return; // an older edit replayed after a newer one
         m.text = f.text || '';
         m.edited_ts = f.ts;
+        m.tseq = f.seq;
         m.ver += 1;
         break;
       }
@@ -424,6 +436,11 @@ export class Chat {
       case 'reaction': {
         const m = st.msgs.get(f.id);
         if (!m) return;
+        // The latest reaction event per user and emoji wins, whatever order they came in.
+        m.rseq = m.rseq || {};
+        const key = f.emoji + ' ' + f.user;
+        if (f.seq <= (m.rseq[key] || 0)) return;
+        m.rseq[key] = f.seq;
         const users = new Set(m.reactions[f.emoji] || []);
         if (f.on) users.add(f.user); else users.delete(f.user);
         if (users.size) m.reactions[f.emoji] = [...users]; else delete m.reactions[f.emoji];
@@ -1164,6 +1181,15 @@ export class Chat {
       b.addEventListener('click', () => b.closest('dialog').close());
     }
     document.addEventListener('visibilitychange', () => this.markRead());
+  }
+}
+
+/** Moves the room's watermark over the early events that now join it. */
+function advance(st) {
+  for (const s of st.ahead) if (s <= st.lastSeq) st.ahead.delete(s);
+  while (st.ahead.has(st.lastSeq + 1)) {
+    st.lastSeq += 1;
+    st.ahead.delete(st.lastSeq);
   }
 }
 
