@@ -174,6 +174,10 @@ func TestAdminConsole(t *testing.T) {
 		li.querySelector('.text').textContent === 'Hello, console!' && li.textContent.includes('only you can see this'))`)
 	alice.do("refresh", chromedp.Click(chromedp.ID("plugins-refresh")))
 	alice.until("calls counted", `[...document.querySelectorAll('[data-plugin=hello] tr')].some(tr => tr.textContent.startsWith('MessageWillBePosted') && tr.children[1].textContent !== '0')`)
+	if cfg := eval[string](alice, `document.querySelector('[data-plugin=hello] pre.config')?.textContent || ''`); !strings.Contains(cfg, `"word": "darn"`) {
+		t.Errorf("effective config shown as %q", cfg)
+	}
+	alice.do("show the config", chromedp.Click(chromedp.CSS(`[data-plugin=hello] summary`)))
 	alice.screenshot("plugins.png")
 
 	if hasRoute(t, env, token, "POST", "/v1/admin/plugins/hello/disable") {
