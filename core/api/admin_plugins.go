@@ -1,6 +1,8 @@
 package api
 
 import (
+	"errors"
+
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/unhidra/unhidra/core/chat"
@@ -11,7 +13,9 @@ import (
 // RegisterPluginAdmin mounts GET /v1/admin/plugins (state, hooks and
 // counters of every plugin in plugins.yaml) and POST
 // /v1/admin/plugins/reload (re-read plugins.yaml; an invalid file is refused
-// with 400 and changes nothing). Both need the superadmin role.
+// with 400 and changes nothing), and POST /v1/admin/plugins/{id}/enable and
+// …/disable (set `enabled:` in plugins.yaml, then reload). All need the
+// superadmin role.
 func (a *API) RegisterPluginAdmin(r fiber.Router, h *pluginhost.Host) {
 	g := r.Group("/v1/admin/plugins", a.requireAuth, a.requireSuperadmin)
 	g.Get("", func(c *fiber.Ctx) error { return c.JSON(h.Status()) })
@@ -22,4 +26,18 @@ func (a *API) RegisterPluginAdmin(r fiber.Router, h *pluginhost.Host) {
 		}
 		return c.JSON(res)
 	})
+	toggle := func(on bool) fiber.Handler {
+		return func(c *fiber.Ctx) error {
+			res, err := h.SetEnabled(c.UserContext(), c.Params("id"), on)
+			if errors.Is(err, pluginhost.ErrUnknownPlugin) {
+				return a.Error(c, chat.Errorf(protocol.CodeNotFound, "plugin %q is not in plugins.yaml", c.Params("id")))
+			}
+			if err != nil {
+				return a.Error(c, chat.Errorf(protocol.CodeBadRequest, "plugins.yaml not changed: %v", err))
+			}
+			return c.JSON(res)
+		}
+	}
+	g.Post("/:id/enable", toggle(true))
+	g.Post("/:id/disable", toggle(false))
 }

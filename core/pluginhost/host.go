@@ -96,6 +96,7 @@ type Host struct {
 	chat *chat.Service
 
 	reloadMu sync.Mutex // one reload at a time
+	editMu   sync.Mutex // one SetEnabled edit of the plugins file at a time
 	mu       sync.RWMutex
 	plugins  map[string]*managed // enabled plugins by id
 	file     *File
