@@ -307,6 +307,8 @@ export class Plugins {
         p.restarts ? `${p.restarts} restart${p.restarts === 1 ? '' : 's'}` : null,
         p.recent_crashes ? `${p.recent_crashes} recent crash${p.recent_crashes === 1 ? '' : 'es'}` : null,
       ].filter(Boolean).join(' · ')),
+      p.wasm ? h('p', { class: 'facts' }, 'WASM sandbox: ' + ['instantiations', 'discards', 'traps', 'timeouts', 'malformed', 'denied']
+        .map((k) => `${p.wasm[k] || 0} ${k}`).join(' · ')) : null,
       table(`Hooks of ${id}`, ['Hook', 'Calls', 'Errors', 'Timeouts', 'Avg latency', 'Breaker'], hooks.map((k) => h('tr', null,
         h('th', { scope: 'row' }, k.name, k.policy || k.timeoutMs ? h('span', { class: 'hint sub' },
           [k.policy ? `fails ${k.policy}` : '', k.timeoutMs ? `${k.timeoutMs} ms deadline` : ''].filter(Boolean).join(' · ')) : null),
