@@ -36,3 +36,8 @@ proto:
 # Plugin hook round trip (docs/benchmarks.md, "Plugin hook round trip").
 bench-plugins:
     go test ./core/pluginhost -run NONE -bench MessageWillBePosted -benchtime 20000x -count 3
+
+# Re-take the console screenshots in docs/img/ (needs Debian's chromium and,
+# for the emoji, fonts-noto-color-emoji).
+screenshots:
+    UNHIDRA_UPDATE_SCREENSHOTS=1 go test ./admin-ui -run 'Browsers|Admin' -count=1 -v

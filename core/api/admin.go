@@ -120,3 +120,25 @@ func (a *API) adminRotateKeys(c *fiber.Ctx) error {
 	}
 	return c.Status(fiber.StatusCreated).JSON(m)
 }
+
+// adminListDevices lists a user's devices (?all=1 includes revoked ones),
+// for the console's People view: the sessions list names devices by id.
+func (a *API) adminListDevices(c *fiber.Ctx) error {
+	if _, err := a.o.Store.UserByID(c.UserContext(), c.Params("id")); err != nil {
+		return a.Error(c, err)
+	}
+	ds, err := a.o.Auth.ListDevices(c.UserContext(), c.Params("id"), c.QueryBool("all"))
+	if err != nil {
+		return a.Error(c, err)
+	}
+	return c.JSON(fiber.Map{"devices": ds})
+}
+
+// adminRevokeDevice revokes one of a user's devices and, with it, every
+// session bound to it (their live WebSockets close with goodbye revoked).
+func (a *API) adminRevokeDevice(c *fiber.Ctx) error {
+	if err := a.o.Auth.RevokeDevice(c.UserContext(), c.Params("id"), c.Params("device")); err != nil {
+		return a.Error(c, err)
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}

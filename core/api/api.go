@@ -131,6 +131,8 @@ func (a *API) Register(r fiber.Router) {
 	a.sys(r, "GET", "/v1/admin/users/:id/sessions", authz.OpUsersManage, a.adminListSessions)
 	a.sys(r, "POST", "/v1/admin/users/:id/revoke-sessions", authz.OpUsersManage, a.adminRevokeUserSessions)
 	a.sys(r, "DELETE", "/v1/admin/sessions/:id", authz.OpUsersManage, a.adminRevokeSession)
+	a.sys(r, "GET", "/v1/admin/users/:id/devices", authz.OpUsersManage, a.adminListDevices)
+	a.sys(r, "DELETE", "/v1/admin/users/:id/devices/:device", authz.OpUsersManage, a.adminRevokeDevice)
 	a.sys(r, "POST", "/v1/admin/invites", authz.OpInvitesManage, a.adminCreateInvite)
 	a.sys(r, "GET", "/v1/admin/invites", authz.OpInvitesManage, a.adminListInvites)
 	a.sys(r, "DELETE", "/v1/admin/invites/:id", authz.OpInvitesManage, a.adminRevokeInvite)

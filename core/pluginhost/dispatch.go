@@ -54,6 +54,8 @@ func (m *managed) call(ctx context.Context, hs *hookState, fn func(context.Conte
 	start := time.Now()
 	err := fn(cctx, inst.remote)
 	el := time.Since(start)
+	hs.timed.Add(1)
+	hs.nanos.Add(int64(el))
 	timedOut := err != nil && ctx.Err() == nil &&
 		(cctx.Err() == context.DeadlineExceeded || status.Code(err) == codes.DeadlineExceeded)
 	cancel()

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"regexp"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -95,6 +96,7 @@ type Host struct {
 	chat *chat.Service
 
 	reloadMu sync.Mutex // one reload at a time
+	editMu   sync.Mutex // one SetEnabled edit of the plugins file at a time
 	mu       sync.RWMutex
 	plugins  map[string]*managed // enabled plugins by id
 	file     *File
@@ -390,6 +392,9 @@ type Status struct {
 	RecentCrashes   int          `json:"recent_crashes"`
 	LastError       string       `json:"last_error,omitempty"`
 	HookStats       []HookStatus `json:"hook_stats"`
+	// Config is the plugin's effective config from plugins.yaml with the
+	// values of secret-looking keys masked (see MaskConfig).
+	Config json.RawMessage `json:"config"`
 	// WASM has the module's sandbox counters (kind: wasm only).
 	WASM *WASMStatus `json:"wasm,omitempty"`
 }
@@ -413,6 +418,9 @@ type HookStatus struct {
 	Breaker   string `json:"breaker"`
 	Policy    Policy `json:"policy"`
 	TimeoutMs int64  `json:"timeout_ms"`
+	// AvgMs is the mean duration of the calls that reached the plugin
+	// (not those refused by the breaker or made while it was down).
+	AvgMs float64 `json:"avg_ms"`
 }
 
 // Overview is the admin API's answer.
@@ -441,7 +449,7 @@ func (h *Host) Status() Overview {
 			continue
 		}
 		ov.Plugins = append(ov.Plugins, Status{ID: s.ID, Kind: s.Kind, State: "disabled", Hooks: []string{},
-			Commands: []string{}, Grants: orEmpty(s.Grants), HookStats: []HookStatus{}})
+			Commands: []string{}, Grants: orEmpty(s.Grants), HookStats: []HookStatus{}, Config: MaskConfig(s.Config)})
 	}
 	return ov
 }
@@ -487,4 +495,45 @@ func ParseReattach(s string) (map[string]*goplugin.ReattachConfig, error) {
 			Addr: addr, Pid: r.Pid, Test: true}
 	}
 	return out, nil
+}
+
+// Masked replaces a secret value in MaskConfig's output.
+const Masked = "••••••"
+
+var secretKey = regexp.MustCompile(`(?i)secret|token|password|passwd|private|credential|api[_-]?key|^key$`)
+
+// MaskConfig returns a plugin config (a JSON object) for the admin API with
+// the value of every key that looks like it holds a secret — at any depth —
+// replaced by Masked, so that operators can check a config without the
+// console or its screenshots showing credentials. Empty input gives {}.
+func MaskConfig(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return json.RawMessage(`{}`)
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return json.RawMessage(`{}`)
+	}
+	out, err := json.Marshal(maskValue(v, ""))
+	if err != nil {
+		return json.RawMessage(`{}`)
+	}
+	return out
+}
+
+func maskValue(v any, key string) any {
+	if key != "" && secretKey.MatchString(key) && v != nil && v != "" {
+		return Masked
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = maskValue(e, k)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = maskValue(e, "")
+		}
+	}
+	return v
 }

@@ -73,8 +73,11 @@ func TestHelloPlugin(t *testing.T) {
 		strings.Join(st.Commands, ",") != "hello" {
 		t.Fatalf("status %+v", st)
 	}
-	if hs := hookStat(st, "MessageWillBePosted"); hs.Calls < 3 || hs.Errors != 0 || hs.Breaker != "closed" {
+	if hs := hookStat(st, "MessageWillBePosted"); hs.Calls < 3 || hs.Errors != 0 || hs.Breaker != "closed" || hs.AvgMs <= 0 {
 		t.Fatalf("hook stats %+v", hs)
+	}
+	if string(st.Config) != `{"word":"darn"}` {
+		t.Fatalf("effective config %s", st.Config)
 	}
 	// Per plugin-hook metrics are on /metrics.
 	resp, err := http.Get(e.URL + "/metrics")

@@ -91,6 +91,9 @@ type hookState struct {
 	calls   atomic.Int64
 	errors  atomic.Int64
 	timeout atomic.Int64
+	// timed and nanos sum the calls that reached the plugin, for AvgMs.
+	timed atomic.Int64
+	nanos atomic.Int64
 
 	mCalls, mErrors, mTimeouts prometheus.Counter
 	mSeconds                   prometheus.Observer
@@ -620,7 +623,8 @@ func (m *managed) status() Status {
 	spec := m.spec.Load()
 	m.mu.Lock()
 	st := Status{ID: m.id, Kind: spec.Kind, Enabled: true, State: m.state, LastError: m.lastErr,
-		Starts: m.starts, Restarts: m.restarts, RecentCrashes: len(m.crashes), Grants: orEmpty(spec.Grants)}
+		Starts: m.starts, Restarts: m.restarts, RecentCrashes: len(m.crashes), Grants: orEmpty(spec.Grants),
+		Config: MaskConfig(spec.Config)}
 	m.mu.Unlock()
 	if inst := m.cur.Load(); inst != nil {
 		st.PID, st.ContractVersion, st.SDK = inst.pid, inst.contract, inst.sdk
@@ -640,8 +644,12 @@ func (m *managed) status() Status {
 		}
 		hs := m.hooks[i]
 		p := hs.params.Load()
+		var avg float64
+		if n := hs.timed.Load(); n > 0 {
+			avg = float64(hs.nanos.Load()) / float64(n) / 1e6
+		}
 		st.HookStats = append(st.HookStats, HookStatus{Hook: hs.name, Calls: hs.calls.Load(), Errors: hs.errors.Load(),
-			Timeouts: hs.timeout.Load(), Breaker: hs.br.name(), Policy: p.policy, TimeoutMs: p.timeout.Milliseconds()})
+			Timeouts: hs.timeout.Load(), Breaker: hs.br.name(), Policy: p.policy, TimeoutMs: p.timeout.Milliseconds(), AvgMs: avg})
 	}
 	return st
 }

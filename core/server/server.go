@@ -18,6 +18,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	adminui "github.com/unhidra/unhidra/admin-ui"
 	"github.com/unhidra/unhidra/core/api"
 	"github.com/unhidra/unhidra/core/auth"
 	"github.com/unhidra/unhidra/core/authz"
@@ -77,6 +78,11 @@ func newLimits(cfg Config, log *slog.Logger) limits {
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
+	}
+	// The embedded web console; built first, so a broken one leaves nothing to clean up.
+	console, err := adminui.Handler(adminui.Options{})
+	if err != nil {
+		return nil, err
 	}
 	st, err := store.Open(ctx, store.Options{DSN: cfg.DatabaseURL, DataDir: cfg.DataDir, SQLiteSync: cfg.SQLiteSync})
 	if err != nil {
@@ -171,6 +177,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	for _, method := range []string{fiber.MethodGet, fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch, fiber.MethodDelete} {
 		app.Add(method, "/plugins/:id/*", ph.HandleHTTP)
 	}
+	// The web console, mounted after every API route so those always win; it
+	// answers only for its own files and passes anything else on to the 404.
+	app.Use(console)
 	app.Use(func(c *fiber.Ctx) error {
 		return a.Error(c, chat.Errorf(protocol.CodeNotFound, "no route %s %s", c.Method(), c.Path()))
 	})

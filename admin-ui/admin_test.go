@@ -1,0 +1,266 @@
+package adminui_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/server"
+	"github.com/unhidra/unhidra/core/servertest"
+)
+
+// helloPlugin builds the SDK's example plugin (a separate program, as in
+// production) and returns a plugins.yaml that runs it.
+func helloPlugin(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("go"); err != nil {
+		servertest.SkipOrFail(t, "the plugin test builds sdk/examples/hello and needs the go tool on PATH")
+	}
+	bin := filepath.Join(t.TempDir(), "hello")
+	if out, err := exec.Command("go", "build", "-o", bin, "../sdk/examples/hello").CombinedOutput(); err != nil {
+		t.Fatalf("build sdk/examples/hello: %v\n%s", err, out)
+	}
+	return "# plugins for the console test\nplugins:\n  - id: hello\n    command: [\"" + bin + "\"]\n    grants: [commands]\n    config: {word: darn}\n"
+}
+
+// TestAdminConsole: the admin's People and Plugins views. An admin revokes a
+// user's session, deactivates the account and revokes a device, and each
+// time the user's open console signs out; an admin disables a plugin, the
+// card shows it, its word filter stops applying, and enabling brings it back.
+func TestAdminConsole(t *testing.T) {
+	pluginsFile := filepath.Join(t.TempDir(), "plugins.yaml")
+	if err := os.WriteFile(pluginsFile, []byte(helloPlugin(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := servertest.Start(t, servertest.Options{Config: func(c *server.Config) { c.Plugins = pluginsFile }})
+	alloc := startBrowser(t)
+	alice := newPage(t, alloc, "alice")
+	bob := newPage(t, alloc, "bob")
+	alice.signUp(env.URL, "alice")
+	bob.signUp(env.URL, "bob")
+	bob.do("create room",
+		chromedp.Click(chromedp.ID("new-room")),
+		chromedp.SendKeys(chromedp.ID("nr-name"), "bobs-room"),
+		chromedp.Click(chromedp.CSS(`#new-room-form button[type=submit]`)),
+	)
+	bob.until("room open", `document.getElementById('room-title').textContent === 'bobs-room'`)
+	// Admin actions ask for confirmation; the test says yes.
+	eval[bool](alice, `(window.confirm = () => true, true)`)
+
+	// ---- People ----
+	alice.do("open people", chromedp.Click(chromedp.CSS(`#nav a[data-view=people]`)))
+	alice.do("manage bob", chromedp.Click(chromedp.CSS(`button[aria-label="Manage bob"]`)))
+	alice.until("bob's details", `document.getElementById('person-title').textContent === 'bob — active'`)
+	alice.until("bob's session listed", `document.querySelectorAll('#person-body tr[data-session] button').length === 1`)
+	alice.do("revoke it", chromedp.Click(chromedp.CSS(`#person-body tr[data-session] button`)))
+	bob.until("bob signed out by the revocation", `!document.getElementById('view-auth').hidden`)
+	alice.until("session gone", `document.querySelectorAll('#person-body tr[data-session] button').length === 0`)
+
+	bob.clear("auth-username")
+	bob.do("log in again",
+		chromedp.SendKeys(chromedp.ID("auth-username"), "bob"),
+		chromedp.SendKeys(chromedp.ID("auth-password"), "password-bob"),
+		chromedp.Click(chromedp.ID("auth-submit")),
+		chromedp.WaitVisible(chromedp.ID("view-chat")),
+	)
+	alice.do("deactivate bob", chromedp.Click(chromedp.Search(`//button[text()='Deactivate account']`)))
+	alice.until("bob deactivated", `document.getElementById('person-title').textContent === 'bob — deactivated'`)
+	alice.until("table says so", `document.querySelector('#people-table tr[data-user=bob]').textContent.includes('deactivated')`)
+	bob.until("bob signed out by the deactivation", `!document.getElementById('view-auth').hidden`)
+	bob.clear("auth-username")
+	bob.do("try to log in",
+		chromedp.SendKeys(chromedp.ID("auth-username"), "bob"),
+		chromedp.SendKeys(chromedp.ID("auth-password"), "password-bob"),
+		chromedp.Click(chromedp.ID("auth-submit")),
+	)
+	bob.until("login refused with a code", `[...document.querySelectorAll('#errors .error')].some(e => /Log in: (unauthorized|forbidden) /.test(e.textContent))`)
+	alice.do("reactivate bob", chromedp.Click(chromedp.Search(`//button[text()='Reactivate account']`)))
+	alice.until("bob active", `document.getElementById('person-title').textContent === 'bob — active'`)
+	bob.do("log in once more", chromedp.Click(chromedp.ID("auth-submit")), chromedp.WaitVisible(chromedp.ID("view-chat")))
+	bob.until("connected", `document.getElementById('conn-state').dataset.state === 'online'`)
+	alice.do("refresh people", chromedp.Click(chromedp.CSS(`#people-filter button`)))
+	alice.until("bob online", `document.querySelector('#people-table tr[data-user=bob]').textContent.includes('online')`)
+	alice.do("manage bob again", chromedp.Click(chromedp.CSS(`button[aria-label="Manage bob"]`)))
+	alice.until("bob's new session listed", `document.querySelectorAll('#person-body tr[data-session] button').length === 1`)
+	alice.until("on the Web console device", `[...document.querySelectorAll('#person-body tr[data-device]')].map(r => r.cells[0].textContent).join() === 'Web console'`)
+	if dev := eval[string](alice, `document.querySelector('#person-body tr[data-session]').cells[1].textContent`); dev != "Web console" {
+		t.Errorf("the session names its device %q, want Web console", dev)
+	}
+	alice.screenshot("people.png")
+	alice.do("revoke the device", chromedp.Click(chromedp.CSS(`#person-body tr[data-device] button`)))
+	bob.until("bob signed out by the device revocation", `!document.getElementById('view-auth').hidden`)
+	alice.until("device and session gone", `document.querySelectorAll('#person-body tr[data-device] button, #person-body tr[data-session] button').length === 0`)
+	// This browser's device is gone; the next login makes a new one.
+	bob.clear("auth-username")
+	bob.do("log in on a new device",
+		chromedp.SendKeys(chromedp.ID("auth-username"), "bob"),
+		chromedp.SendKeys(chromedp.ID("auth-password"), "password-bob"),
+		chromedp.Click(chromedp.ID("auth-submit")),
+		chromedp.WaitVisible(chromedp.ID("view-chat")),
+	)
+	alice.do("manage bob once more", chromedp.Click(chromedp.CSS(`button[aria-label="Manage bob"]`)))
+	alice.until("one new device", `document.querySelectorAll('#person-body tr[data-device] button').length === 1`)
+
+	// ---- Plugins ----
+	// Secrets in a plugin's config are masked by the console too (the
+	// server should mask them first; this is the second fence).
+	masked := eval[string](alice, `import('/js/admin.js').then(m => JSON.stringify(m.mask(
+		{word: 'darn', api_token: 's3cret', nested: {password: 'pw', clientSecret: 'cs', list: [{private_key: 'k'}]}, key: 'x', keys: 2})))`,
+		chromedp.EvalAwaitPromise)
+	if want := `{"word":"darn","api_token":"••••••","nested":{"password":"••••••","clientSecret":"••••••","list":[{"private_key":"••••••"}]},"key":"••••••","keys":2}`; masked != want {
+		t.Errorf("mask:\n got %s\nwant %s", masked, want)
+	}
+	alice.do("open plugins", chromedp.Click(chromedp.CSS(`#nav a[data-view=plugins]`)))
+	alice.until("hello running", `(document.querySelector('[data-plugin=hello] .state') || {}).textContent === 'running'`)
+	if !eval[bool](alice, `[...document.querySelectorAll('[data-plugin=hello] th')].some(th => th.textContent.startsWith('MessageWillBePosted'))`) {
+		t.Error("the hello card does not list its MessageWillBePosted hook")
+	}
+	// The plugin is in force: its word filter refuses bob's message, and
+	// bob sees the plugin's reason with the error code.
+	bob.send("well darn")
+	bob.until("refused", `[...document.querySelectorAll('#messages .msg.failed .status')].some(e => e.textContent.includes('forbidden'))`)
+	// Its slash command answers bob alone, in his room view.
+	bob.send("/hello console")
+	bob.until("command answered", `[...document.querySelectorAll('#messages .msg.ephemeral')].some(li =>
+		li.querySelector('.text').textContent === 'Hello, console!' && li.textContent.includes('only you can see this'))`)
+	alice.do("refresh", chromedp.Click(chromedp.ID("plugins-refresh")))
+	alice.until("calls counted", `[...document.querySelectorAll('[data-plugin=hello] tr')].some(tr => tr.textContent.startsWith('MessageWillBePosted') && tr.children[1].textContent !== '0')`)
+	if cfg := eval[string](alice, `document.querySelector('[data-plugin=hello] pre.config')?.textContent || ''`); !strings.Contains(cfg, `"word": "darn"`) {
+		t.Errorf("effective config shown as %q", cfg)
+	}
+	alice.do("show the config", chromedp.Click(chromedp.CSS(`[data-plugin=hello] summary`)))
+	alice.screenshot("plugins.png")
+
+	alice.do("disable", chromedp.Click(chromedp.CSS(`button[aria-label="Disable hello"]`)))
+	alice.until("hello disabled", `(document.querySelector('[data-plugin=hello] .state') || {}).textContent === 'disabled'`)
+	alice.until("enable offered", `!!document.querySelector('button[aria-label="Enable hello"]')`)
+	bob.send("darn, it works now")
+	bob.waitText("darn, it works now")
+	alice.do("enable", chromedp.Click(chromedp.CSS(`button[aria-label="Enable hello"]`)))
+	alice.until("hello running again", `(document.querySelector('[data-plugin=hello] .state') || {}).textContent === 'running'`)
+	bob.send("darn once more")
+	bob.until("refused again", `[...document.querySelectorAll('#messages .msg.failed')].some(li => li.querySelector('.text').textContent === 'darn once more')`)
+}
+
+// TestInviteOnlySignUp: on an invite-only server, signing up without an
+// invite is refused with the server's code; an invite link opens the sign-up
+// form with the code filled in; an admin makes links in the People view and
+// sees them used up.
+func TestInviteOnlySignUp(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{Config: func(c *server.Config) { c.Registration = "invite" }})
+	// The first invite comes from the operator (`unhidra invite`).
+	first, err := auth.CreateInvite(context.Background(), env.Server.Store(), "", auth.InviteRequest{}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	alloc := startBrowser(t)
+	alice := newPage(t, alloc, "alice")
+	bob := newPage(t, alloc, "bob")
+
+	bob.do("sign up without an invite",
+		chromedp.Navigate(env.URL),
+		chromedp.WaitVisible(chromedp.ID("auth-form")),
+		chromedp.Click(chromedp.ID("auth-toggle")),
+		chromedp.SendKeys(chromedp.ID("auth-username"), "bob"),
+		chromedp.SendKeys(chromedp.ID("auth-password"), "password-bob"),
+		chromedp.Click(chromedp.ID("auth-submit")),
+	)
+	bob.until("refused with its code", `[...document.querySelectorAll('#errors .error')].some(e => e.textContent.includes('Sign up: forbidden registration needs a valid invite'))`)
+
+	alice.do("follow the operator's invite link",
+		chromedp.Navigate(env.URL+"/#/join/"+first.Token),
+		chromedp.WaitVisible(chromedp.ID("auth-invite")),
+	)
+	if got := eval[string](alice, `document.getElementById('auth-invite').value`); got != first.Token {
+		t.Fatalf("invite field holds %q, want the link's token", got)
+	}
+	alice.do("sign up",
+		chromedp.SendKeys(chromedp.ID("auth-username"), "alice"),
+		chromedp.SendKeys(chromedp.ID("auth-password"), "password-alice"),
+		chromedp.Click(chromedp.ID("auth-submit")),
+		chromedp.WaitVisible(chromedp.ID("view-chat")),
+	)
+	alice.do("open people", chromedp.Click(chromedp.CSS(`#nav a[data-view=people]`)))
+	alice.do("make an invite link",
+		chromedp.SendKeys(chromedp.ID("invite-note"), "for bob"),
+		chromedp.Click(chromedp.CSS(`#invite-form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.ID("invite-link")),
+	)
+	link := eval[string](alice, `document.getElementById('invite-link').value`)
+	if !strings.HasPrefix(link, env.URL+"/#/join/") {
+		t.Fatalf("invite link %q", link)
+	}
+	alice.until("listed", `(document.querySelector('#invite-list tr[data-invite]') || {}).textContent?.startsWith('for bob0 of 1')`)
+
+	bob.clear("auth-username")
+	bob.clear("auth-password")
+	bob.do("follow bob's link", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("auth-invite")))
+	bob.clear("auth-username")
+	bob.do("sign up with it",
+		chromedp.SendKeys(chromedp.ID("auth-username"), "bob"),
+		chromedp.SendKeys(chromedp.ID("auth-password"), "password-bob"),
+		chromedp.Click(chromedp.ID("auth-submit")),
+		chromedp.WaitVisible(chromedp.ID("view-chat")),
+	)
+	alice.do("refresh", chromedp.Click(chromedp.CSS(`#people-filter button`)))
+	alice.until("used up", `(document.querySelector('#invite-list tr[data-invite]') || {}).textContent?.includes('1 of 1') && document.querySelector('#invite-list tr[data-invite]').textContent.includes('used up')`)
+	alice.until("bob is a user", `!!document.querySelector('#people-table tr[data-user=bob]')`)
+}
+
+// TestAccount: any user sees where they are signed in, signs another session
+// out (its console returns to sign-in), and changes their password: a wrong
+// current password is refused with the server's code, the right one signs
+// out the other sessions, and the new password logs in.
+func TestAccount(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{})
+	env.NewUser(t, "root") // the admin; carol is a plain member
+	alloc := startBrowser(t)
+	here := newPage(t, alloc, "carol-here")
+	there := newPage(t, alloc, "carol-there")
+	here.signUp(env.URL, "carol")
+	login := func(p *page, password string) {
+		t.Helper()
+		p.do("open", chromedp.Navigate(env.URL), chromedp.WaitVisible(chromedp.ID("auth-form")))
+		p.clear("auth-username")
+		p.clear("auth-password")
+		p.do("log in",
+			chromedp.SendKeys(chromedp.ID("auth-username"), "carol"),
+			chromedp.SendKeys(chromedp.ID("auth-password"), password),
+			chromedp.Click(chromedp.ID("auth-submit")),
+			chromedp.WaitVisible(chromedp.ID("view-chat")))
+	}
+	login(there, "password-carol")
+
+	here.do("open account", chromedp.Click(chromedp.CSS(`#nav a[data-view=account]`)))
+	here.until("two sessions, this one marked", `document.querySelectorAll('#my-sessions tr[data-session]').length === 2 &&
+		document.querySelectorAll('#my-sessions tr[data-current]').length === 1`)
+	here.do("sign the other out", chromedp.Click(chromedp.CSS(`#my-sessions tr[data-session]:not([data-current]) button`)))
+	there.until("the other console is signed out", `!document.getElementById('view-auth').hidden`)
+	here.until("one session left", `document.querySelectorAll('#my-sessions tr[data-session]').length === 1`)
+
+	login(there, "password-carol")
+	here.do("wrong current password",
+		chromedp.SendKeys(chromedp.ID("pw-current"), "not-my-password"),
+		chromedp.SendKeys(chromedp.ID("pw-new"), "carol-new-password"),
+		chromedp.Click(chromedp.CSS(`#pw-form button[type=submit]`)))
+	here.until("refused with its code", `[...document.querySelectorAll('#errors .error')].some(e => e.textContent.startsWith('Change password: forbidden '))`)
+	here.clear("pw-current")
+	here.clear("pw-new")
+	here.do("right current password",
+		chromedp.SendKeys(chromedp.ID("pw-current"), "password-carol"),
+		chromedp.SendKeys(chromedp.ID("pw-new"), "carol-new-password"),
+		chromedp.Click(chromedp.CSS(`#pw-form button[type=submit]`)))
+	here.until("changed", `document.getElementById('pw-status').textContent === 'Password changed; 1 other session signed out.'`)
+	there.until("the other console is signed out again", `!document.getElementById('view-auth').hidden`)
+	if !eval[bool](here, `document.getElementById('view-auth').hidden`) {
+		t.Fatal("the session that changed the password was signed out")
+	}
+	login(there, "carol-new-password")
+}
