@@ -562,9 +562,13 @@ func checks() []check {
 				return err
 			}},
 		{name: "plugins.manage enable", route: "POST /v1/admin/plugins/:id/enable", allowed: []string{rSuper}, sys: true,
-			run: func(w *world, _ any, a *actor) error { return pastAuthz(apiDo(a, "POST", "/v1/admin/plugins/nope/enable", nil)) }},
+			run: func(w *world, _ any, a *actor) error {
+				return pastAuthz(apiDo(a, "POST", "/v1/admin/plugins/nope/enable", nil))
+			}},
 		{name: "plugins.manage disable", route: "POST /v1/admin/plugins/:id/disable", allowed: []string{rSuper}, sys: true,
-			run: func(w *world, _ any, a *actor) error { return pastAuthz(apiDo(a, "POST", "/v1/admin/plugins/nope/disable", nil)) }},
+			run: func(w *world, _ any, a *actor) error {
+				return pastAuthz(apiDo(a, "POST", "/v1/admin/plugins/nope/disable", nil))
+			}},
 		// Last, because it changes every actor's password.
 		{name: "self.manage password", route: "POST /v1/auth/password", allowed: all(), sys: true,
 			run: func(w *world, _ any, a *actor) error {
