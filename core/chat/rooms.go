@@ -405,10 +405,11 @@ func (s *Service) SessionOpened(ctx context.Context, sub hub.Subscriber) ([]stri
 	return ids, nil
 }
 
-// SessionClosed unsubscribes a session and, when it was the user's last,
-// announces them offline.
-func (s *Service) SessionClosed(sub hub.Subscriber, rooms []string) {
-	if s.o.Hub.Disconnect(sub, rooms) == 0 {
+// SessionClosed unsubscribes a session from every room it was in (however
+// it got there) and, when it was the user's last, announces them offline in
+// those rooms.
+func (s *Service) SessionClosed(sub hub.Subscriber) {
+	if rooms, remaining := s.o.Hub.Disconnect(sub); remaining == 0 {
 		s.presence(sub.UserID(), rooms, "offline")
 	}
 	if s.o.Hooks != nil {

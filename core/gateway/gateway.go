@@ -264,7 +264,7 @@ func (g *Gateway) register(ctx context.Context, s *session) error {
 	if m := g.o.Metrics; m != nil {
 		m.Connections.Inc()
 	}
-	rooms, err := g.o.Chat.SessionOpened(ctx, s)
+	_, err := g.o.Chat.SessionOpened(ctx, s)
 	if err != nil {
 		g.sessions.Delete(s.id)
 		if m := g.o.Metrics; m != nil {
@@ -272,7 +272,6 @@ func (g *Gateway) register(ctx context.Context, s *session) error {
 		}
 		return err
 	}
-	s.setRooms(rooms)
 	if g.draining.Load() { // drain began between the check in Handler and now
 		s.shutdown(protocol.ReasonShutdown, websocket.CloseGoingAway, g.reconnectAfter())
 	}
@@ -281,7 +280,7 @@ func (g *Gateway) register(ctx context.Context, s *session) error {
 
 // unregister undoes register.
 func (g *Gateway) unregister(s *session) {
-	g.o.Chat.SessionClosed(s, s.roomList())
+	g.o.Chat.SessionClosed(s)
 	g.sessions.Delete(s.id)
 	if m := g.o.Metrics; m != nil {
 		m.Connections.Dec()

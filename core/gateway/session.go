@@ -42,7 +42,6 @@ type session struct {
 	closing    bool     // no more frames accepted; final frames queued
 	final      [][]byte // goodbye + close frame, written after the queue
 	dead       bool     // writer must stop without writing
-	rooms      map[string]struct{}
 	notify     chan struct{}
 	writerDone chan struct{}
 
@@ -58,7 +57,7 @@ const (
 
 func newSession(g *Gateway, id auth.Identity, sid uint64) *session {
 	return &session{g: g, ident: id, id: sid,
-		rooms: map[string]struct{}{}, notify: make(chan struct{}, 1), writerDone: make(chan struct{})}
+		notify: make(chan struct{}, 1), writerDone: make(chan struct{})}
 }
 
 // attach hands the session its socket once the upgrade is done. Frames
@@ -321,22 +320,12 @@ func (s *session) sendErrorFrameAndClose(code, msg string, closeCode int) {
 	s.shutdown(protocol.ReasonPolicy, closeCode, 0)
 }
 
-func (s *session) setRooms(rooms []string) {
-	s.mu.Lock()
-	for _, r := range rooms {
-		s.rooms[r] = struct{}{}
-	}
-	s.mu.Unlock()
-}
-
-func (s *session) roomList() []string {
+// Closed reports whether the session has ended (the hub uses it to undo a
+// subscribe that raced with the session's close).
+func (s *session) Closed() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]string, 0, len(s.rooms))
-	for r := range s.rooms {
-		out = append(out, r)
-	}
-	return out
+	return s.dead
 }
 
 func (s *session) count(t string) {
@@ -462,16 +451,12 @@ func (s *session) handle(ctx context.Context, data []byte) {
 			s.sendError(ref, err)
 			return
 		}
-		s.setRooms([]string{f.Room})
 		s.send(&protocol.Frame{Type: protocol.TypeAck, Ref: ref, Room: f.Room, Seq: last})
 	case protocol.TypeLeave:
 		if err := s.g.o.Chat.Leave(ctx, id, f.Room); err != nil {
 			s.sendError(ref, err)
 			return
 		}
-		s.mu.Lock()
-		delete(s.rooms, f.Room)
-		s.mu.Unlock()
 		s.send(&protocol.Frame{Type: protocol.TypeAck, Ref: ref, Room: f.Room})
 	case protocol.TypeSync:
 		var after int64

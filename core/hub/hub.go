@@ -29,11 +29,23 @@ type userShard struct {
 	users map[string]map[uint64]Subscriber
 }
 
+// sessShard indexes the other direction: session → rooms it is subscribed
+// to, so that a closing session leaves every room it was ever added to (also
+// rooms it joined through REST or was added to while connected).
+type sessShard struct {
+	mu    sync.Mutex
+	rooms map[uint64]map[string]struct{}
+}
+
+// closer is implemented by subscribers that can tell they have ended.
+type closer interface{ Closed() bool }
+
 // Hub is the routing table. The zero value is not usable; call New.
 type Hub struct {
 	seed  maphash.Seed
 	rooms [shardCount]roomShard
 	users [shardCount]userShard
+	sess  [shardCount]sessShard
 }
 
 // New returns an empty hub.
@@ -42,8 +54,25 @@ func New() *Hub {
 	for i := range h.rooms {
 		h.rooms[i].rooms = map[string]map[uint64]Subscriber{}
 		h.users[i].users = map[string]map[uint64]Subscriber{}
+		h.sess[i].rooms = map[uint64]map[string]struct{}{}
 	}
 	return h
+}
+
+func (h *Hub) track(id uint64, room string, on bool) {
+	sh := &h.sess[id%shardCount]
+	sh.mu.Lock()
+	m := sh.rooms[id]
+	if on {
+		if m == nil {
+			m = map[string]struct{}{}
+			sh.rooms[id] = m
+		}
+		m[room] = struct{}{}
+	} else if m != nil {
+		delete(m, room)
+	}
+	sh.mu.Unlock()
 }
 
 func (h *Hub) shard(key string) int {
@@ -61,6 +90,12 @@ func (h *Hub) Subscribe(room string, s Subscriber) {
 	}
 	m[s.SessionID()] = s
 	sh.mu.Unlock()
+	h.track(s.SessionID(), room, true)
+	// A session that ended while this subscribe raced with its Disconnect
+	// removes itself again (Disconnect runs after the session is closed).
+	if c, ok := s.(closer); ok && c.Closed() {
+		h.Unsubscribe(room, s)
+	}
 }
 
 // Unsubscribe removes s from room.
@@ -74,6 +109,7 @@ func (h *Hub) Unsubscribe(room string, s Subscriber) {
 		}
 	}
 	sh.mu.Unlock()
+	h.track(s.SessionID(), room, false)
 }
 
 // UnsubscribeUser removes every session of user from room (the user left or
@@ -81,10 +117,12 @@ func (h *Hub) Unsubscribe(room string, s Subscriber) {
 func (h *Hub) UnsubscribeUser(room, user string) {
 	sh := &h.rooms[h.shard(room)]
 	sh.mu.Lock()
+	var gone []uint64
 	if m := sh.rooms[room]; m != nil {
 		for id, s := range m {
 			if s.UserID() == user {
 				delete(m, id)
+				gone = append(gone, id)
 			}
 		}
 		if len(m) == 0 {
@@ -92,6 +130,9 @@ func (h *Hub) UnsubscribeUser(room, user string) {
 		}
 	}
 	sh.mu.Unlock()
+	for _, id := range gone {
+		h.track(id, room, false)
+	}
 }
 
 // SubscribeUser subscribes every live session of user to room (the user was
@@ -155,9 +196,18 @@ func (h *Hub) Connect(s Subscriber) int {
 	return len(m)
 }
 
-// Disconnect removes s from the user index and from rooms. It returns how
-// many sessions the user still has (0 means the user went offline).
-func (h *Hub) Disconnect(s Subscriber, rooms []string) int {
+// Disconnect removes s from the user index and from every room it is
+// subscribed to. It returns those rooms and how many sessions the user still
+// has (0 means the user went offline).
+func (h *Hub) Disconnect(s Subscriber) (rooms []string, remaining int) {
+	id := s.SessionID()
+	ss := &h.sess[id%shardCount]
+	ss.mu.Lock()
+	for r := range ss.rooms[id] {
+		rooms = append(rooms, r)
+	}
+	delete(ss.rooms, id)
+	ss.mu.Unlock()
 	for _, r := range rooms {
 		h.Unsubscribe(r, s)
 	}
@@ -165,12 +215,12 @@ func (h *Hub) Disconnect(s Subscriber, rooms []string) int {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	m := sh.users[s.UserID()]
-	delete(m, s.SessionID())
+	delete(m, id)
 	if len(m) == 0 {
 		delete(sh.users, s.UserID())
-		return 0
+		return rooms, 0
 	}
-	return len(m)
+	return rooms, len(m)
 }
 
 // Sessions returns a snapshot of user's live sessions.

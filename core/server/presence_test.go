@@ -130,3 +130,36 @@ func TestDeliveryRightAfterDial(t *testing.T) {
 		}
 	})
 }
+
+// A session added to a room while connected (REST add, not a WS join) leaves
+// that room when it closes: the room's members see it go offline and the
+// closed session is no longer a subscriber.
+func TestClosedSessionLeavesRoomsJoinedWhileConnected(t *testing.T) {
+	eachBackend(t, func(t *testing.T, env *servertest.Env) {
+		ctx := ctx(t)
+		a, b := env.NewUser(t, "alice"), env.NewUser(t, "bob")
+		room, err := a.API.CreateRoom(ctx, "later", "private")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cb := env.Dial(t, b) // bob shares no room with alice yet
+		ca := env.Dial(t, a)
+		if err := a.API.AddMember(ctx, room.ID, b.ID); err != nil {
+			t.Fatal(err)
+		}
+		// bob's open session now receives the room's messages.
+		ack, err := ca.Send(ctx, room.ID, "welcome bob")
+		if err != nil {
+			t.Fatal(err)
+		}
+		servertest.NextWhere(t, cb, wait, "message in the new room", func(f protocol.Frame) bool { return f.ID == ack.ID })
+		cb.Close()
+		waitSessions(t, env, 1)
+		p := servertest.NextWhere(t, ca, wait, "bob offline", func(f protocol.Frame) bool {
+			return f.Type == protocol.TypePresence && f.User == b.ID
+		})
+		if p.Status != "offline" {
+			t.Fatalf("presence = %+v", p)
+		}
+	})
+}
