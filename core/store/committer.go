@@ -181,12 +181,25 @@ func (c *Committer) commit(batch []*Op) []doneOp {
 	}
 	err := c.s.DB.Transaction(func(tx *gorm.DB) error {
 		w := batchWriter{tx: tx, s: c.s, seqs: map[string]*roomSeq{}, refs: map[refKey]int{}}
+		if err := w.prefetchRefs(batch); err != nil {
+			return err
+		}
 		for i, op := range batch {
+			if op.Kind != EventMessage {
+				// Edits, deletes and reactions read messages: write the
+				// pending ones first so the database is in op order.
+				if err := w.flush(); err != nil {
+					return err
+				}
+			}
 			res, err := w.apply(op, i, results)
 			if err != nil {
 				return err
 			}
 			results[i].res = res
+		}
+		if err := w.flush(); err != nil {
+			return err
 		}
 		for room, rs := range w.seqs {
 			if rs.next == rs.start {
@@ -216,6 +229,70 @@ type batchWriter struct {
 	s    *Store
 	seqs map[string]*roomSeq
 	refs map[refKey]int // index of the op in this batch that first used the ref
+	// stored holds messages of earlier batches whose client refs this
+	// batch repeats (one query per batch instead of one per send).
+	stored map[refKey]Message
+	// New messages and their events are inserted with one multi-row
+	// statement each per batch: per-statement costs (SQL parsing in the
+	// SQLite driver, the FTS5 flush) dominate a one-row insert.
+	msgs []Message
+	evs  []Event
+}
+
+// insertChunk bounds rows per INSERT (SQLite allows 32,766 bound variables;
+// a message row has 12).
+const insertChunk = 32
+
+// prefetchRefs loads the stored messages that any send of the batch might
+// repeat (same room, sender and client ref).
+func (w *batchWriter) prefetchRefs(batch []*Op) error {
+	rooms, senders, refs := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, op := range batch {
+		if op.Kind == EventMessage && op.Ref != "" {
+			rooms[op.RoomID], senders[op.Actor], refs[op.Ref] = true, true, true
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	var found []Message
+	err := w.tx.Where("room_id IN ? AND sender_id IN ? AND client_ref IN ?", keys(rooms), keys(senders), keys(refs)).
+		Find(&found).Error
+	if err != nil {
+		return fmt.Errorf("look up client refs: %w", err)
+	}
+	w.stored = make(map[refKey]Message, len(found))
+	for _, m := range found {
+		if m.ClientRef != nil {
+			w.stored[refKey{m.RoomID, m.SenderID, *m.ClientRef}] = m
+		}
+	}
+	return nil
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// flush inserts the pending messages, then their events.
+func (w *batchWriter) flush() error {
+	if len(w.msgs) > 0 {
+		if err := w.tx.CreateInBatches(&w.msgs, insertChunk).Error; err != nil {
+			return fmt.Errorf("insert %d messages: %w", len(w.msgs), err)
+		}
+		w.msgs = w.msgs[:0]
+	}
+	if len(w.evs) > 0 {
+		if err := w.tx.CreateInBatches(&w.evs, insertChunk).Error; err != nil {
+			return fmt.Errorf("insert %d events: %w", len(w.evs), err)
+		}
+		w.evs = w.evs[:0]
+	}
+	return nil
 }
 
 func (w *batchWriter) nextSeq(room string) (int64, error) {
@@ -263,14 +340,9 @@ func (w *batchWriter) applyOp(op *Op, idx int, results []doneOp) (Result, error)
 				}
 				return r, nil
 			}
-			var m Message
-			err := w.tx.Where("room_id = ? AND sender_id = ? AND client_ref = ?", op.RoomID, op.Actor, op.Ref).Take(&m).Error
-			if err == nil {
+			if m, ok := w.stored[k]; ok {
 				return Result{Dup: true, Event: Event{RoomID: m.RoomID, Seq: m.Seq, Kind: EventMessage, MessageID: m.ID,
 					ActorID: m.SenderID, Text: m.Text, ThreadID: m.ThreadID, Meta: m.Meta, At: m.CreatedAt}}, nil
-			}
-			if !errors.Is(err, gorm.ErrRecordNotFound) {
-				return Result{}, err
 			}
 			w.refs[k] = idx
 		}
@@ -296,14 +368,12 @@ func (w *batchWriter) applyOp(op *Op, idx int, results []doneOp) (Result, error)
 			r := op.Ref
 			ref = &r
 		}
-		m := Message{ID: op.MessageID, RoomID: op.RoomID, Seq: seq, SenderID: op.Actor, ClientRef: ref,
-			ThreadID: op.ThreadID, Text: op.Text, Meta: op.Meta, CreatedAt: now}
-		if err := w.tx.Create(&m).Error; err != nil {
-			return Result{}, fmt.Errorf("insert message: %w", err)
-		}
-		ev := Event{RoomID: op.RoomID, Seq: seq, Kind: EventMessage, MessageID: m.ID, ActorID: op.Actor,
+		w.msgs = append(w.msgs, Message{ID: op.MessageID, RoomID: op.RoomID, Seq: seq, SenderID: op.Actor, ClientRef: ref,
+			ThreadID: op.ThreadID, Text: op.Text, Meta: op.Meta, CreatedAt: now})
+		ev := Event{RoomID: op.RoomID, Seq: seq, Kind: EventMessage, MessageID: op.MessageID, ActorID: op.Actor,
 			Text: op.Text, ThreadID: op.ThreadID, Meta: op.Meta, At: now}
-		return Result{Event: ev}, w.tx.Create(&ev).Error
+		w.evs = append(w.evs, ev)
+		return Result{Event: ev}, nil
 
 	case EventEdited, EventDeleted:
 		m, err := w.target(op)

@@ -1,0 +1,39 @@
+package chat
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/unhidra/unhidra/core/store"
+	"github.com/unhidra/unhidra/sdk/protocol"
+)
+
+var benchEvent = store.Event{RoomID: "0193b0a4-7c1e-7a7b-9c55-3f0f2f6b7d10", Seq: 1842, Kind: store.EventMessage,
+	MessageID: "0193b0a4-8000-7a7b-9c55-3f0f2f6b7d11", ActorID: "0193b0a4-9000-7a7b-9c55-3f0f2f6b7d12",
+	Text: "hello, this is a message of ordinary length for a chat room", At: 1764230400000}
+
+func TestEventFrameRoundTrip(t *testing.T) {
+	f := EventFrame(&benchEvent)
+	wire := encode(&f)
+	var got protocol.Frame
+	hdr := 2
+	if wire[1] == 126 {
+		hdr = 4
+	}
+	if err := json.Unmarshal(wire[hdr:], &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Type != protocol.TypeMessage || got.Seq != 1842 || got.Text == nil || *got.Text != benchEvent.Text || got.From != benchEvent.ActorID {
+		t.Fatalf("round trip: %+v", got)
+	}
+}
+
+// BenchmarkEncodeMessage is the once-per-fan-out cost of turning a committed
+// event into the WebSocket frame every subscriber receives.
+func BenchmarkEncodeMessage(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		f := EventFrame(&benchEvent)
+		_ = encode(&f)
+	}
+}
