@@ -128,7 +128,10 @@ func New(o Options) *Gateway {
 		g.origins[strings.TrimRight(og, "/")] = true
 	}
 	g.up = websocket.FastHTTPUpgrader{
-		ReadBufferSize:  1024,
+		// fasthttp's own read buffer sits below this one and batches
+		// socket reads, so this buffer only needs to hold frame headers
+		// and control frames; it is held by every idle session.
+		ReadBufferSize:  256,
 		WriteBufferSize: 256, // the session writer bypasses this buffer
 		Subprotocols:    []string{protocol.Subprotocol},
 		// Origin was checked before the upgrade (with a clear 403).
@@ -304,8 +307,7 @@ func (g *Gateway) serve(s *session, conn *websocket.Conn) {
 	defer g.unregister(s)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s.attach(conn)
-	go s.writeLoop()
+	s.attach(conn) // starts the writer if frames are waiting, and pings
 	s.readLoop(ctx)
 	if s.isClosing() {
 		// A goodbye is queued (idle timeout, oversize frame, drain): let

@@ -21,9 +21,11 @@ import (
 )
 
 // session is one WebSocket connection. The reader goroutine (serve) decodes
-// client frames; the writer goroutine owns every write to the socket: it
-// takes whatever frames are queued and writes them with one syscall, so a
-// burst of N deliveries costs one write, not N.
+// client frames; the writer owns every write to the socket: it takes
+// whatever frames are queued and writes them with one syscall, so a burst of
+// N deliveries costs one write, not N. The writer goroutine runs only while
+// there is something to write — an idle session costs one goroutine, not
+// two — and at most one runs at a time (writing), so writes stay in order.
 type session struct {
 	g     *Gateway
 	ident auth.Identity
@@ -42,11 +44,14 @@ type session struct {
 	closing    bool     // no more frames accepted; final frames queued
 	final      [][]byte // goodbye + close frame, written after the queue
 	dead       bool     // writer must stop without writing
-	notify     chan struct{}
+	writing    bool // a writer goroutine is running
+	finished   bool // writerDone is closed: nothing will be written again
 	writerDone chan struct{}
+	ping       *time.Timer
 
-	lastExtend time.Time
-	frames     ratelimit.Bucket // owned by the reader goroutine
+	lastExtend       time.Time
+	writeDeadlineSet time.Time        // only the (single) writer touches it
+	frames           ratelimit.Bucket // owned by the reader goroutine
 }
 
 const (
@@ -57,15 +62,31 @@ const (
 
 func newSession(g *Gateway, id auth.Identity, sid uint64) *session {
 	return &session{g: g, ident: id, id: sid,
-		notify: make(chan struct{}, 1), writerDone: make(chan struct{})}
+		writerDone: make(chan struct{})}
 }
 
 // attach hands the session its socket once the upgrade is done. Frames
 // queued before (deliveries since registration, a drain's goodbye) are
-// written by the writer it starts.
+// written by the writer it starts; pings start too.
 func (s *session) attach(conn *websocket.Conn) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.conn, s.nc = conn, conn.NetConn()
+	if len(s.queue) > 0 || s.closing || s.dead {
+		s.kickLocked()
+	}
+	if !s.dead {
+		s.ping = time.AfterFunc(s.g.o.PingInterval, s.pingTick)
+	}
+}
+
+// pingTick pings every PingInterval from a timer rather than a goroutine.
+func (s *session) pingTick() {
+	s.control(websocket.PingMessage, nil)
+	s.mu.Lock()
+	if !s.dead && !s.closing {
+		s.ping.Reset(s.g.o.PingInterval)
+	}
 	s.mu.Unlock()
 }
 
@@ -93,15 +114,26 @@ func (s *session) Enqueue(frame []byte) bool {
 	}
 	s.queue = append(s.queue, frame)
 	s.bytes += len(frame)
+	s.kickLocked()
 	s.mu.Unlock()
-	s.wake()
 	return true
 }
 
-func (s *session) wake() {
-	select {
-	case s.notify <- struct{}{}:
-	default:
+// kickLocked starts the writer unless one is running or there is no socket
+// yet (attach kicks it then). s.mu is held.
+func (s *session) kickLocked() {
+	if !s.writing && !s.finished && s.nc != nil {
+		s.writing = true
+		go s.flush()
+	}
+}
+
+// finishLocked ends the writer for good. s.mu is held.
+func (s *session) finishLocked() {
+	s.writing = false
+	if !s.finished {
+		s.finished = true
+		close(s.writerDone)
 	}
 }
 
@@ -137,8 +169,8 @@ func (s *session) shutdown(reason string, code int, reconnectMs int64) {
 	}
 	s.closing = true
 	s.final = [][]byte{goodbyeFrame(reason, reconnectMs), closeFrame(code, reason)}
+	s.kickLocked()
 	s.mu.Unlock()
-	s.wake()
 }
 
 // shutdownDropping discards the queue first (a slow consumer will not read
@@ -152,16 +184,21 @@ func (s *session) shutdownDropping(reason string, code int) {
 	s.closing = true
 	s.queue, s.bytes = s.queue[:0], 0
 	s.final = [][]byte{goodbyeFrame(reason, 0), closeFrame(code, reason)}
+	s.kickLocked()
 	s.mu.Unlock()
-	s.wake()
 }
 
 // stop tells the writer the reader is gone; nothing more is written.
 func (s *session) stop() {
 	s.mu.Lock()
 	s.dead = true
+	if s.ping != nil {
+		s.ping.Stop()
+	}
+	if !s.writing { // else the running writer sees dead and finishes
+		s.finishLocked()
+	}
 	s.mu.Unlock()
-	s.wake()
 }
 
 // kill closes the socket at once. fasthttp ignores Close on a hijacked
@@ -196,67 +233,73 @@ func (s *session) control(opcode byte, payload []byte) {
 		return
 	}
 	s.queue = append(s.queue, hub.AppendFrame(nil, opcode, payload))
+	s.kickLocked()
 	s.mu.Unlock()
-	s.wake()
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
-func (s *session) writeLoop() {
-	defer close(s.writerDone)
-	ping := time.NewTicker(s.g.o.PingInterval)
-	defer ping.Stop()
+// flush is the writer: it writes until the queue is empty, then exits; the
+// next Enqueue starts it again.
+func (s *session) flush() {
 	for {
-		select {
-		case <-s.notify:
-		case <-ping.C:
-			s.control(websocket.PingMessage, nil)
-			continue
-		}
 		s.mu.Lock()
 		if s.dead {
+			s.finishLocked()
 			s.mu.Unlock()
 			return
 		}
 		batch := s.queue
-		s.queue, s.spare = s.spare[:0], batch
-		s.bytes = 0
 		var final [][]byte
 		if s.closing {
 			final, s.final = s.final, nil
 		}
+		if len(batch) == 0 && len(final) == 0 {
+			s.writing = false
+			s.mu.Unlock()
+			return
+		}
+		s.queue, s.spare = s.spare[:0], batch
+		s.bytes = 0
 		s.mu.Unlock()
 
-		if len(batch) > 0 || len(final) > 0 {
-			bp := bufPool.Get().(*[]byte)
-			buf := (*bp)[:0]
-			for _, f := range batch {
-				buf = append(buf, f...)
-			}
-			for _, f := range final {
-				buf = append(buf, f...)
-			}
-			_ = s.nc.SetWriteDeadline(time.Now().Add(s.g.o.WriteTimeout))
-			_, err := s.nc.Write(buf)
-			if cap(buf) <= 256<<10 { // don't keep huge buffers around
-				*bp = buf[:0]
-				bufPool.Put(bp)
-			}
-			for i := range batch {
-				batch[i] = nil // let frames be collected
-			}
-			if m := s.g.o.Metrics; m != nil {
-				m.FramesOut.Add(float64(len(batch)))
-				m.WriteBatches.Inc()
-			}
-			if err != nil {
-				s.kill()
-				return
-			}
+		bp := bufPool.Get().(*[]byte)
+		buf := (*bp)[:0]
+		for _, f := range batch {
+			buf = append(buf, f...)
+		}
+		for _, f := range final {
+			buf = append(buf, f...)
+		}
+		// Refreshing the deadline at most once a second (as reads do)
+		// saves a call per write; a write still gets at least
+		// WriteTimeout minus a second.
+		if now := time.Now(); now.Sub(s.writeDeadlineSet) > time.Second {
+			s.writeDeadlineSet = now
+			_ = s.nc.SetWriteDeadline(now.Add(s.g.o.WriteTimeout))
+		}
+		_, err := s.nc.Write(buf)
+		if cap(buf) <= 256<<10 { // don't keep huge buffers around
+			*bp = buf[:0]
+			bufPool.Put(bp)
+		}
+		for i := range batch {
+			batch[i] = nil // let frames be collected
+		}
+		if m := s.g.o.Metrics; m != nil {
+			m.FramesOut.Add(float64(len(batch)))
+			m.WriteBatches.Inc()
+		}
+		if err != nil {
+			s.kill() // sets dead; the next iteration finishes
+			continue
 		}
 		if final != nil {
 			// Give the client a moment to answer the close, then hang up.
 			_ = s.nc.SetReadDeadline(time.Now().Add(2 * time.Second))
+			s.mu.Lock()
+			s.finishLocked()
+			s.mu.Unlock()
 			return
 		}
 	}
