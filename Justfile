@@ -41,3 +41,10 @@ bench-plugins:
 # for the emoji, fonts-noto-color-emoji).
 screenshots:
     UNHIDRA_UPDATE_SCREENSHOTS=1 go test ./admin-ui -run 'Browsers|Admin' -count=1 -v
+
+# Load benchmark: Unhidra and the reference server in one run, standard
+# scenarios, median of 3 runs; prints the table and writes bench/results/.
+# Pass flags through, e.g. `just bench -runs 1 -scenarios fanout`.
+bench *ARGS:
+    mkdir -p bench/results
+    go run ./core/cmd/unhidra-bench -out bench/results/$(date -u +%Y-%m-%dT%H%M).md {{ARGS}}

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"syscall"
@@ -109,6 +110,13 @@ func serveUnhidra(args []string) error {
 					_ = pprof.WriteHeapProfile(f)
 					f.Close()
 				}
+				// Where the RSS goes: heap vs goroutine stacks vs runtime.
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				_ = os.WriteFile(p+".memstats.txt", []byte(fmt.Sprintf(
+					"goroutines %d\nHeapInuse %d\nStackInuse %d\nMSpanInuse %d\nGCSys %d\nOtherSys %d\nHeapIdle-HeapReleased %d\nSys %d\n",
+					runtime.NumGoroutine(), ms.HeapInuse, ms.StackInuse, ms.MSpanInuse, ms.GCSys, ms.OtherSys,
+					ms.HeapIdle-ms.HeapReleased, ms.Sys)), 0o644)
 			}
 		}()
 	}

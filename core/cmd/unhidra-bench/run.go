@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,6 +48,7 @@ type options struct {
 	Out         string
 	ProfileDir  string
 	ServerArgs  []string
+	ServerPid   int // with URL: the server's pid for /proc sampling
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -57,7 +57,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	target := fs.String("target", "unhidra,reference", "servers to measure: unhidra, reference or both (comma-separated)")
 	fs.StringVar(&o.URL, "url", "", "measure this running Unhidra server (http://host:port) instead of starting one; server CPU/RSS need -server-pid")
-	serverPid := fs.Int("server-pid", 0, "with -url: the server's pid, for /proc sampling")
+	fs.IntVar(&o.ServerPid, "server-pid", 0, "with -url: the server's pid, for /proc sampling")
 	fs.IntVar(&o.Runs, "runs", 3, "runs per target; the table shows medians")
 	fs.IntVar(&o.Workers, "workers", 2, "client worker processes (each stays under its file limit)")
 	fs.IntVar(&o.Users, "users", 100, "accounts to register; sessions are spread over them (argon2id makes each one cost ~0.1 s of CPU)")
@@ -118,14 +118,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	case o.SendPubs < 1 || o.SendWindow < 1:
 		return o, fmt.Errorf("-send-pubs and -send-window must be ≥ 1")
 	}
-	if o.URL != "" {
-		serverPidFlag = *serverPid
-	}
 	return o, nil
 }
-
-// serverPidFlag is set only from parseOptions (the -server-pid flag).
-var serverPidFlag int
 
 // target is one server under test with its client workers.
 type target struct {
@@ -240,7 +234,7 @@ func (t *target) start(ctx context.Context, o options, run int, dataDir string) 
 	if t.name == "unhidra" && o.URL != "" {
 		u := strings.TrimPrefix(strings.TrimPrefix(o.URL, "http://"), "https://")
 		t.addr = strings.TrimRight(u, "/")
-		t.pid = serverPidFlag
+		t.pid = o.ServerPid
 	} else {
 		env := []string{"UNHIDRA_RATE_LIMITS=off"}
 		if o.ProfileDir != "" {
@@ -718,5 +712,3 @@ func gitCommit() string {
 	}
 	return c
 }
-
-var _ = net.IPv4len
