@@ -7,7 +7,8 @@ import "encoding/binary"
 // one encoding serves every recipient and session writers copy bytes
 // straight to the socket.
 func Frame(payload []byte) []byte {
-	return AppendFrame(nil, 0x1, payload)
+	// One allocation of the exact size: header (≤ 10 bytes) + payload.
+	return AppendFrame(make([]byte, 0, len(payload)+10), 0x1, payload)
 }
 
 // AppendFrame appends a final frame with the given opcode to dst.

@@ -54,7 +54,7 @@ func report(o options, env runEnv, res map[string][]metrics) string {
 	fmt.Fprintf(&b, "## Results %s\n\n", env.Start.Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "- machine: %s, %d CPUs (GOMAXPROCS %d), %s\n", cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version())
 	fmt.Fprintf(&b, "- commit: %s; runs: %d per target (median shown); %d client worker processes; %d accounts\n",
-		gitCommit(), o.Runs, o.Workers, o.Users)
+		env.Commit, o.Runs, o.Workers, o.Users)
 	fmt.Fprintf(&b, "- load average (1/5/15 min) at start: %s, at end: %s; wall time %s\n\n",
 		env.LoadStart, env.LoadEnd, env.End.Sub(env.Start).Round(1e9))
 

@@ -523,12 +523,7 @@ func (t *target) fanout(ctx context.Context, o options, f fanoutSpec, m metrics)
 	}
 	elapsed := time.Since(t0).Seconds()
 	s1, c1 := t.server(), readProcs(t.workerPids())
-	var h hist
-	for _, r := range st {
-		for j := 0; j+1 < len(r.Hist); j += 2 {
-			h[r.Hist[j]] += r.Hist[j+1]
-		}
-	}
+	h, ah := mergeHists(st)
 	d := sum(st, func(r reply) int64 { return r.Deliveries })
 	k := "fanout_" + f.String() + "_"
 	m[k+"offered_per_s"] = float64(want) / pubSecs
@@ -542,10 +537,14 @@ func (t *target) fanout(ctx context.Context, o options, f fanoutSpec, m metrics)
 	m[k+"p50_ms"] = h.quantile(0.50) / 1000
 	m[k+"p99_ms"] = h.quantile(0.99) / 1000
 	m[k+"p999_ms"] = h.quantile(0.999) / 1000
+	if ah.count() > 0 { // the reference sends no acks
+		m[k+"ack_p50_ms"] = ah.quantile(0.50) / 1000
+		m[k+"ack_p99_ms"] = ah.quantile(0.99) / 1000
+	}
 	m[k+"errors"] = float64(sum(st, func(r reply) int64 { return r.Errors + r.Dropped }))
-	logf("%s fanout %s: %.0f deliveries/s (%.1f%% of %d), server %.2f µs/delivery (%.0f%% CPU), client %.0f%% CPU, p50 %.1f ms p99 %.1f ms p99.9 %.1f ms, errors %d %s",
+	logf("%s fanout %s: %.0f deliveries/s (%.1f%% of %d), server %.2f µs/delivery (%.0f%% CPU), client %.0f%% CPU, p50 %.1f ms p99 %.1f ms p99.9 %.1f ms (ack p50 %.1f p99 %.1f ms), errors %d %s",
 		t.name, f, m[k+"deliveries_per_s"], m[k+"delivered_pct"], want, m[k+"server_cpu_us_per_delivery"], m[k+"server_cpu_pct"],
-		m[k+"client_cpu_pct"], m[k+"p50_ms"], m[k+"p99_ms"], m[k+"p999_ms"], int64(m[k+"errors"]), firstErr(st))
+		m[k+"client_cpu_pct"], m[k+"p50_ms"], m[k+"p99_ms"], m[k+"p999_ms"], m[k+"ack_p50_ms"], m[k+"ack_p99_ms"], int64(m[k+"errors"]), firstErr(st))
 	_, err = t.all(func(int) command { return command{Op: "closeall"} })
 	time.Sleep(2 * time.Second)
 	return err
@@ -600,12 +599,15 @@ func (t *target) sends(ctx context.Context, o options, m metrics) error {
 	}
 	acks := sum(st, func(r reply) int64 { return r.Acks })
 	m["sends_per_s"] = float64(acks) / elapsed
+	_, ah := mergeHists(st)
+	m["sends_ack_p50_ms"] = ah.quantile(0.50) / 1000
+	m["sends_ack_p99_ms"] = ah.quantile(0.99) / 1000
 	if acks > 0 && s1.CPUMicros > 0 {
 		m["sends_server_cpu_us_per_send"] = float64(s1.CPUMicros-s0.CPUMicros) / float64(acks)
 	}
 	m["sends_errors"] = float64(sum(st, func(r reply) int64 { return r.Errors + r.Dropped }))
-	logf("%s sends: %.0f acked sends/s (%d publishers × window %d), server %.1f µs/send, errors %d %s", t.name,
-		m["sends_per_s"], n, o.SendWindow, m["sends_server_cpu_us_per_send"], int64(m["sends_errors"]), firstErr(st))
+	logf("%s sends: %.0f acked sends/s (%d publishers × window %d), server %.1f µs/send, ack p50 %.1f ms p99 %.1f ms, errors %d %s", t.name,
+		m["sends_per_s"], n, o.SendWindow, m["sends_server_cpu_us_per_send"], m["sends_ack_p50_ms"], m["sends_ack_p99_ms"], int64(m["sends_errors"]), firstErr(st))
 	_, err = t.all(func(int) command { return command{Op: "closeall"} })
 	time.Sleep(time.Second)
 	return err
@@ -617,7 +619,7 @@ func run(ctx context.Context, o options, stdout io.Writer) error {
 			return err
 		}
 	}
-	env := runEnv{Start: time.Now().UTC(), LoadStart: loadavg()}
+	env := runEnv{Start: time.Now().UTC(), LoadStart: loadavg(), Commit: gitCommit()}
 	results := map[string][]metrics{}
 	for run := 1; run <= o.Runs; run++ {
 		for _, name := range o.Targets {
@@ -682,6 +684,7 @@ func runTarget(ctx context.Context, o options, name string, run int) (metrics, e
 type runEnv struct {
 	Start, End         time.Time
 	LoadStart, LoadEnd string
+	Commit             string // of the working tree when the run started
 }
 
 func median(ms []metrics, k string) (float64, bool) {
@@ -711,4 +714,17 @@ func gitCommit() string {
 		c += "+dirty"
 	}
 	return c
+}
+
+// mergeHists adds up the workers' delivery and ack latency histograms.
+func mergeHists(rs []reply) (deliv, ack hist) {
+	for _, r := range rs {
+		for j := 0; j+1 < len(r.Hist); j += 2 {
+			deliv[r.Hist[j]] += r.Hist[j+1]
+		}
+		for j := 0; j+1 < len(r.AckHist); j += 2 {
+			ack[r.AckHist[j]] += r.AckHist[j+1]
+		}
+	}
+	return deliv, ack
 }

@@ -47,6 +47,7 @@ type reply struct {
 	ErrorText  string  `json:"error_text,omitempty"`
 	Sent       int64   `json:"sent"`
 	Hist       []int64 `json:"hist,omitempty"` // sparse: index, count pairs
+	AckHist    []int64 `json:"ack_hist,omitempty"`
 }
 
 type benchConn struct {
@@ -66,7 +67,8 @@ type worker struct {
 	open, dropped, deliveries, acks, errs atomic.Int64
 	errText                               atomic.Value
 	hmu                                   sync.Mutex
-	h                                     hist
+	h                                     hist // publish → delivery, µs
+	ah                                    hist // send → ack (commit latency), µs
 }
 
 // marker precedes the publish timestamp (Unix ns) in every bench payload.
@@ -103,6 +105,7 @@ func (w *worker) do(c command) reply {
 		w.errs.Store(0)
 		w.hmu.Lock()
 		w.h = hist{}
+		w.ah = hist{}
 		w.hmu.Unlock()
 		return reply{}
 	case "stats":
@@ -130,6 +133,11 @@ func (w *worker) stats() reply {
 	for i, n := range w.h {
 		if n > 0 {
 			r.Hist = append(r.Hist, int64(i), n)
+		}
+	}
+	for i, n := range w.ah {
+		if n > 0 {
+			r.AckHist = append(r.AckHist, int64(i), n)
 		}
 	}
 	w.hmu.Unlock()
@@ -253,6 +261,20 @@ func (w *worker) onText(bc *benchConn, p []byte) {
 		}
 	case bytes.HasPrefix(t, []byte(`ack"`)):
 		w.acks.Add(1)
+		// Bench refs are "b<send time in Unix ns>-<n>".
+		if i := bytes.Index(p, []byte(`"ref":"b`)); i >= 0 {
+			j := i + len(`"ref":"b`)
+			k := j
+			for k < len(p) && p[k] >= '0' && p[k] <= '9' {
+				k++
+			}
+			if ns, err := strconv.ParseInt(string(p[j:k]), 10, 64); err == nil {
+				lat := max((time.Now().UnixNano()-ns)/1000, 0)
+				w.hmu.Lock()
+				w.ah[histIndex(uint64(lat))]++
+				w.hmu.Unlock()
+			}
+		}
 		if bc.inflight != nil {
 			select {
 			case <-bc.inflight:
@@ -277,17 +299,21 @@ func (w *worker) pubs() []*benchConn {
 	return out
 }
 
-// payload builds a send frame carrying the current time after the marker,
-// padded to size bytes of text.
-func payload(dst []byte, room string, ref int64, size int) []byte {
+// payload builds a send frame carrying the current time after the marker
+// (for delivery latency) and in its ref (for ack latency), padded to size
+// bytes of text. n keeps refs unique.
+func payload(dst []byte, room string, n int64, size int) []byte {
+	now := time.Now().UnixNano()
 	dst = append(dst[:0], `{"type":"send","room":"`...)
 	dst = append(dst, room...)
 	dst = append(dst, `","ref":"b`...)
-	dst = strconv.AppendInt(dst, ref, 10)
+	dst = strconv.AppendInt(dst, now, 10)
+	dst = append(dst, '-')
+	dst = strconv.AppendInt(dst, n, 10)
 	dst = append(dst, `","text":"`...)
 	start := len(dst)
 	dst = append(dst, marker...)
-	dst = strconv.AppendInt(dst, time.Now().UnixNano(), 10)
+	dst = strconv.AppendInt(dst, now, 10)
 	dst = append(dst, ' ')
 	for len(dst)-start < size {
 		dst = append(dst, 'x')
@@ -307,10 +333,9 @@ func (w *worker) publish(c command) reply {
 	start := time.Now()
 	var buf []byte
 	var sent, failed int64
-	base := time.Now().UnixNano()
 	for i := 0; i < n; i++ {
 		pace(i)
-		buf = payload(buf, c.Room, base+int64(i), c.Size)
+		buf = payload(buf, c.Room, int64(i), c.Size)
 		if err := pubs[i%len(pubs)].ws.writeFrame(opText, buf); err != nil {
 			failed++
 			continue
@@ -342,7 +367,7 @@ func (w *worker) sends(c command) reply {
 				case <-time.After(100 * time.Millisecond):
 					continue
 				}
-				buf = payload(buf, room, time.Now().UnixNano(), c.Size)
+				buf = payload(buf, room, i, c.Size)
 				if err := bc.ws.writeFrame(opText, buf); err != nil {
 					return
 				}
