@@ -244,38 +244,35 @@ type batchWriter struct {
 const insertChunk = 32
 
 // prefetchRefs loads the stored messages that any send of the batch might
-// repeat (same room, sender and client ref).
+// repeat (same room, sender and client ref): one indexed query per
+// (room, sender) pair in the batch instead of one per send. (A single query
+// with an IN list per column would make SQLite probe every combination.)
 func (w *batchWriter) prefetchRefs(batch []*Op) error {
-	rooms, senders, refs := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	type pair struct{ room, sender string }
+	refs := map[pair][]string{}
 	for _, op := range batch {
 		if op.Kind == EventMessage && op.Ref != "" {
-			rooms[op.RoomID], senders[op.Actor], refs[op.Ref] = true, true, true
+			k := pair{op.RoomID, op.Actor}
+			refs[k] = append(refs[k], op.Ref)
 		}
 	}
 	if len(refs) == 0 {
 		return nil
 	}
-	var found []Message
-	err := w.tx.Where("room_id IN ? AND sender_id IN ? AND client_ref IN ?", keys(rooms), keys(senders), keys(refs)).
-		Find(&found).Error
-	if err != nil {
-		return fmt.Errorf("look up client refs: %w", err)
-	}
-	w.stored = make(map[refKey]Message, len(found))
-	for _, m := range found {
-		if m.ClientRef != nil {
-			w.stored[refKey{m.RoomID, m.SenderID, *m.ClientRef}] = m
+	w.stored = map[refKey]Message{}
+	for k, rs := range refs {
+		var found []Message
+		err := w.tx.Where("room_id = ? AND sender_id = ? AND client_ref IN ?", k.room, k.sender, rs).Find(&found).Error
+		if err != nil {
+			return fmt.Errorf("look up client refs of %s in room %s: %w", k.sender, k.room, err)
+		}
+		for _, m := range found {
+			if m.ClientRef != nil {
+				w.stored[refKey{m.RoomID, m.SenderID, *m.ClientRef}] = m
+			}
 		}
 	}
 	return nil
-}
-
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 // flush inserts the pending messages, then their events.
