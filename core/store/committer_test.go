@@ -129,6 +129,7 @@ func TestCommitterMixedBatch(t *testing.T) {
 		&Op{Kind: EventEdited, RoomID: r.ID, Actor: r.CreatedBy, Target: first.Event.MessageID, Text: "one, edited"},
 		send("r2", "two again"),
 		send("", "three"),
+		&Op{Kind: EventMessage, RoomID: r.ID, Actor: r.CreatedBy, MessageID: uuid.NewString(), Text: "reply", ThreadID: first.Event.MessageID},
 	)
 	if !res[0].Dup || res[0].Event.MessageID != first.Event.MessageID || res[0].Event.Seq != 1 {
 		t.Errorf("repeat of a stored ref: %+v", res[0])
@@ -145,12 +146,15 @@ func TestCommitterMixedBatch(t *testing.T) {
 	if res[4].Err != nil || res[4].Event.Seq != 4 {
 		t.Errorf("send without ref: %+v", res[4])
 	}
+	if res[5].Err != nil || res[5].Event.Seq != 5 || res[5].Event.ThreadID != first.Event.MessageID {
+		t.Errorf("thread reply: %+v", res[5])
+	}
 	evs, err := st.Events(ctx, r.ID, 0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 4 {
-		t.Fatalf("room log has %d events, want 4: %+v", len(evs), evs)
+	if len(evs) != 5 {
+		t.Fatalf("room log has %d events, want 5: %+v", len(evs), evs)
 	}
 	for i, ev := range evs {
 		if ev.Seq != int64(i+1) {
