@@ -244,7 +244,13 @@ func (t *target) start(ctx context.Context, o options, run int, dataDir string) 
 		}
 		var args []string
 		if t.name == "unhidra" {
-			args = append([]string{"serve-unhidra", "--addr", "127.0.0.1:0", "--data", dataDir}, o.ServerArgs...)
+			// The core alone: no plugins unless asked for (arguments after
+			// "--" come later and win, e.g. -- --plugins plugins.yaml).
+			none := filepath.Join(dataDir, "no-plugins.yaml")
+			if err := os.WriteFile(none, []byte("plugins: []\n"), 0o644); err != nil {
+				return err
+			}
+			args = append([]string{"serve-unhidra", "--addr", "127.0.0.1:0", "--data", dataDir, "--plugins", none}, o.ServerArgs...)
 		} else {
 			args = []string{"serve-reference", "--addr", "127.0.0.1:0"}
 		}
