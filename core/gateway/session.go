@@ -44,8 +44,8 @@ type session struct {
 	closing    bool     // no more frames accepted; final frames queued
 	final      [][]byte // goodbye + close frame, written after the queue
 	dead       bool     // writer must stop without writing
-	writing    bool // a writer goroutine is running
-	finished   bool // writerDone is closed: nothing will be written again
+	writing    bool     // a writer goroutine is running
+	finished   bool     // writerDone is closed: nothing will be written again
 	writerDone chan struct{}
 	ping       *time.Timer
 
