@@ -195,6 +195,14 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	if c.QueueFrames < 16 || c.QueueBytes < 64<<10 {
 		return c, fmt.Errorf("--queue-frames %d / --queue-bytes %d: at least 16 frames and 65536 bytes", c.QueueFrames, c.QueueBytes)
 	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		return c, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return c, fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
 	if c.MaxFrame < 1024 {
 		return c, fmt.Errorf("--max-frame %d: at least 1024", c.MaxFrame)
 	}

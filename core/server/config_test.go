@@ -41,6 +41,8 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"--queue-frames", "2"}, nil, "queue-frames"},
 		{[]string{"--queue-bytes", "10"}, nil, "queue-bytes"},
 		{[]string{"--max-frame", "10"}, nil, "max-frame"},
+		{[]string{"--log-level", "verbose"}, nil, "log-level"},
+		{nil, map[string]string{"UNHIDRA_LOG_FORMAT": "xml"}, "log-format"},
 		{[]string{"--tls-cert", "c.pem"}, nil, "go together"},
 		{[]string{"extra"}, nil, `unexpected argument "extra"`},
 		{nil, map[string]string{"UNHIDRA_QUEUE_FRAMES": "many"}, `UNHIDRA_QUEUE_FRAMES="many"`},
