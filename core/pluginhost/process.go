@@ -344,6 +344,19 @@ func (m *managed) crashed(err error) bool {
 	}
 }
 
+// countStart counts a start attempt; every one after the first is a restart.
+func (m *managed) countStart() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.starts++
+	if m.starts > 1 {
+		m.restarts++
+		if m.restartsC != nil {
+			m.restartsC.Inc()
+		}
+	}
+}
+
 // start launches (or attaches to) a process, handshakes and activates it.
 func (m *managed) start(ctx context.Context) (*instance, error) {
 	spec := m.spec.Load()
@@ -387,15 +400,7 @@ func (m *managed) start(ctx context.Context) (*instance, error) {
 		cfg.Cmd = cmd
 		cfg.SkipHostEnv = true
 	}
-	m.mu.Lock()
-	m.starts++
-	if m.starts > 1 {
-		m.restarts++
-		if m.restartsC != nil {
-			m.restartsC.Inc()
-		}
-	}
-	m.mu.Unlock()
+	m.countStart()
 	client := goplugin.NewClient(cfg)
 	inst, err := m.connect(ctx, client, spec)
 	if err != nil {

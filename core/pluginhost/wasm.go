@@ -90,15 +90,7 @@ func (m *managed) startWasm(ctx context.Context) (*instance, error) {
 	if m.granted(ctx, "http") {
 		g.HTTP = w.HTTPAllow
 	}
-	m.mu.Lock()
-	m.starts++
-	if m.starts > 1 {
-		m.restarts++
-		if m.restartsC != nil {
-			m.restartsC.Inc()
-		}
-	}
-	m.mu.Unlock()
+	m.countStart()
 	mod, err := eng.Load(ctx, wasmhost.ModuleOptions{ID: m.id, Wasm: code, Config: spec.Config, Grants: g,
 		Host: wasmHostAPI{m: m}, MemoryLimitMB: uint32(w.MemoryMB), MaxInstances: w.Instances,
 		RecycleAfter: w.RecycleAfter, Logger: m.h.o.Logger, OnDenied: func(capability string) {
