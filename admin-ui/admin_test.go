@@ -2,9 +2,12 @@ package adminui_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,8 +15,11 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/authz"
 	"github.com/unhidra/unhidra/core/server"
 	"github.com/unhidra/unhidra/core/servertest"
+	"github.com/unhidra/unhidra/core/store"
+	"github.com/unhidra/unhidra/sdk/client"
 )
 
 // helloPlugin builds the SDK's example plugin (a separate program, as in
@@ -93,7 +99,6 @@ func TestAdminConsole(t *testing.T) {
 	if dev := eval[string](alice, `document.querySelector('#person-body tr[data-session]').cells[1].textContent`); dev != "Web console" {
 		t.Errorf("the session names its device %q, want Web console", dev)
 	}
-	alice.screenshot("people.png")
 	alice.do("revoke the device", chromedp.Click(chromedp.CSS(`#person-body tr[data-device] button`)))
 	bob.until("bob signed out by the device revocation", `!document.getElementById('view-auth').hidden`)
 	alice.until("device and session gone", `document.querySelectorAll('#person-body tr[data-device] button, #person-body tr[data-session] button').length === 0`)
@@ -263,4 +268,132 @@ func TestAccount(t *testing.T) {
 		t.Fatal("the session that changed the password was signed out")
 	}
 	login(there, "carol-new-password")
+}
+
+// TestPeopleRoles: in the People view a superadmin refuses nothing silently
+// (a role at the wrong level is refused with the server's code), grants bob
+// orgadmin of the default org, and the grant is real: the API lists it and
+// bob may now do what only an org's admins may (list its assignments, create
+// a space); the admin sets bob's clearance; removing the role takes those
+// powers away again.
+func TestPeopleRoles(t *testing.T) {
+	env := servertest.Start(t, servertest.Options{})
+	alloc := startBrowser(t)
+	alice := newPage(t, alloc, "alice")
+	alice.signUp(env.URL, "alice") // the first account: superadmin
+	bob := env.NewUser(t, "bob")
+	ctx := context.Background()
+	admin := env.API()
+	if _, err := admin.Login(ctx, "alice", "password-alice"); err != nil {
+		t.Fatal(err)
+	}
+	var eng struct {
+		ID string `json:"id"`
+	}
+	if err := admin.Do(ctx, http.MethodPost, "/v1/spaces", map[string]string{"name": "Engineering"}, &eng); err != nil {
+		t.Fatal(err)
+	}
+	org := "org:" + store.DefaultOrg
+	// What only the org's admins may do, asked as bob: nil or the error.
+	orgAdminCall := func() error {
+		var out struct{ Assignments []authz.Assignment }
+		return bob.API.Do(ctx, http.MethodGet, "/v1/admin/assignments?scope="+org, nil, &out)
+	}
+	bobsRoles := func() []string {
+		t.Helper()
+		var out struct{ Assignments []authz.Assignment }
+		if err := admin.Do(ctx, http.MethodGet, "/v1/admin/assignments?subject=user:"+bob.ID, nil, &out); err != nil {
+			t.Fatal(err)
+		}
+		var rs []string
+		for _, a := range out.Assignments {
+			rs = append(rs, a.Role+"@"+a.Scope)
+		}
+		return rs
+	}
+	forbidden := func(err error) bool {
+		var ae *client.APIError
+		return errors.As(err, &ae) && ae.Status == http.StatusForbidden
+	}
+	if err := orgAdminCall(); !forbidden(err) {
+		t.Fatalf("bob lists the org's assignments before the grant: %v", err)
+	}
+	eval[bool](alice, `(window.confirm = () => true, true)`)
+	// choose picks an option of a select as a user would (change event).
+	choose := func(id, value string) {
+		t.Helper()
+		if !eval[bool](alice, `(s => { s.value = `+js(value)+`; s.dispatchEvent(new Event('change')); return s.value === `+js(value)+` })(document.getElementById(`+js(id)+`))`) {
+			t.Fatalf("%s has no option %s", id, value)
+		}
+	}
+
+	alice.do("open people", chromedp.Click(chromedp.CSS(`#nav a[data-view=people]`)))
+	alice.do("manage bob", chromedp.Click(chromedp.CSS(`button[aria-label="Manage bob"]`)))
+	alice.until("bob's roles", `!!document.getElementById('assign-form') &&
+		!!document.querySelector('#person-roles tr[data-role=member][data-scope="`+org+`"]')`)
+	if got := eval[string](alice, `document.querySelector('#person-roles tr[data-role=member]').cells[1].textContent`); !strings.HasPrefix(got, "Organization Default") {
+		t.Errorf("the default org's membership shows scope %q, want its name", got)
+	}
+	if got := eval[string](alice, `[...document.querySelectorAll('#assign-role option')].map(o => o.value).join()`); got != "superadmin,orgadmin,spaceadmin,roomadmin,member,guest" {
+		t.Errorf("role picker offers %q", got)
+	}
+	// Picking orgadmin moves the scope to an org; a system scope is refused
+	// by the server, and the console says why.
+	choose("assign-role", "orgadmin")
+	choose("assign-kind", "sys")
+	alice.do("orgadmin in the system scope",
+		chromedp.Click(chromedp.CSS(`#assign-form button[type=submit]`)))
+	alice.until("refused with its code", `[...document.querySelectorAll('#errors .error')].some(e => e.textContent.startsWith('Assign role: bad_request ') && e.textContent.includes('cannot be assigned at sys level'))`)
+	if rs := bobsRoles(); len(rs) != 1 {
+		t.Fatalf("the refused grant changed bob's roles: %v", rs)
+	}
+	// The space picker names the admin's spaces.
+	choose("assign-kind", "space")
+	if got := eval[string](alice, `[...document.querySelectorAll('#assign-target option')].map(o => o.textContent + '=' + o.value).join()`); !strings.Contains(got, "Engineering=space:"+eng.ID) {
+		t.Errorf("space picker offers %q", got)
+	}
+	choose("assign-kind", "org")
+	choose("assign-target", org)
+	alice.do("orgadmin of the default org",
+		chromedp.Click(chromedp.CSS(`#assign-form button[type=submit]`)))
+	alice.until("listed", `!!document.querySelector('#person-roles tr[data-role=orgadmin][data-scope="`+org+`"]')`)
+	if rs := bobsRoles(); !slices.Contains(rs, "orgadmin@"+org) {
+		t.Fatalf("the API does not list the grant: %v", rs)
+	}
+	if err := orgAdminCall(); err != nil {
+		t.Fatalf("bob, orgadmin, may not list the org's assignments: %v", err)
+	}
+	if err := bob.API.Do(ctx, http.MethodPost, "/v1/spaces", map[string]string{"name": "Bob's"}, nil); err != nil {
+		t.Fatalf("bob, orgadmin, may not create a space: %v", err)
+	}
+
+	// Clearance: out of range is refused by the form; 40 is set.
+	alice.do("clearance 40", chromedp.SetValue(chromedp.ID("clearance"), "40"), chromedp.Click(chromedp.CSS(`#clearance-form button[type=submit]`)))
+	alice.until("set", `document.getElementById('clearance-status').textContent === 'Clearance set to 40.'`)
+	var users struct{ Users []struct{ Clearance *int } }
+	if err := admin.Do(ctx, http.MethodGet, "/v1/users?q=bob", nil, &users); err != nil {
+		t.Fatal(err)
+	}
+	if len(users.Users) != 1 || users.Users[0].Clearance == nil || *users.Users[0].Clearance != 40 {
+		t.Fatalf("bob's clearance after the console set it: %+v", users.Users)
+	}
+	var asBob struct{ Users []map[string]any }
+	if err := bob.API.Do(ctx, http.MethodGet, "/v1/users?q=bob", nil, &asBob); err != nil || len(asBob.Users) != 1 || asBob.Users[0]["clearance"] != nil {
+		t.Fatalf("a non-admin sees %v (err %v), want no clearance", asBob.Users, err)
+	}
+	if got := eval[string](alice, `document.getElementById('assign-target').value`); got != org {
+		t.Errorf("after the grant the form picks %q, want the scope just used", got)
+	}
+	choose("assign-role", "spaceadmin") // the screenshot shows the space picker
+	eval[bool](alice, `(document.getElementById('errors').replaceChildren(), document.getElementById('person-roles').scrollIntoView(), true)`)
+	alice.screenshot("people.png")
+
+	alice.do("remove orgadmin", chromedp.Click(chromedp.CSS(`button[aria-label="Remove orgadmin in Organization Default"]`)))
+	alice.until("gone", `!document.querySelector('#person-roles tr[data-role=orgadmin]') && !!document.querySelector('#person-roles tr[data-role=member]')`)
+	if rs := bobsRoles(); slices.Contains(rs, "orgadmin@"+org) {
+		t.Fatalf("the API still lists the removed grant: %v", rs)
+	}
+	if err := orgAdminCall(); !forbidden(err) {
+		t.Fatalf("bob lists the org's assignments after the removal: %v", err)
+	}
 }

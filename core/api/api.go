@@ -267,6 +267,10 @@ type userView struct {
 	CreatedAt int64  `json:"created_at"`
 	Online    bool   `json:"online"`
 	Active    bool   `json:"active"`
+	// Clearance is the ABAC clearance level (0–100), shown only to callers
+	// who may change it (admin.users), so the console can show what it is
+	// about to replace without telling everyone who is cleared for what.
+	Clearance *int `json:"clearance,omitempty"`
 }
 
 func (a *API) view(u store.User, self bool) userView {
@@ -290,9 +294,13 @@ func (a *API) listUsers(c *fiber.Ctx) error {
 	if err != nil {
 		return a.Error(c, err)
 	}
+	admin := a.o.Authz.Decide(authz.Request{Sub: authz.User(identity(c).UserID), Act: authz.OpUsersManage})
 	out := make([]userView, len(us))
 	for i, u := range us {
 		out[i] = a.view(u, false)
+		if admin {
+			out[i].Clearance = &us[i].Clearance
+		}
 	}
 	return c.JSON(fiber.Map{"users": out})
 }

@@ -27,7 +27,21 @@ export const ENDPOINTS = {
   enable: (id) => `/v1/admin/plugins/${seg(id)}/enable`,
   disable: (id) => `/v1/admin/plugins/${seg(id)}/disable`,
   reload: () => '/v1/admin/plugins/reload', // → {started, stopped, swapped, reconfigured}
+  // Roles (core/authz, docs/authorization.md).
+  assignments: (subject) => '/v1/admin/assignments?subject=' + encodeURIComponent(subject), // → {assignments: [{subject, role, scope}]}
+  assign: () => '/v1/admin/assignments', // PUT/DELETE {subject, role, scope}
+  roles: () => '/v1/admin/roles', // → {roles: [{name, inherits, builtin}]}
+  clearance: (uid) => `/v1/admin/users/${seg(uid)}/clearance`, // PUT {clearance}
+  orgs: () => '/v1/orgs', // → {orgs: [{id, name}]}
+  spaces: (org) => '/v1/spaces?org=' + encodeURIComponent(org), // → {spaces: [{id, org, name}]}
+  rooms: () => '/v1/rooms', // the admin's own rooms → {rooms: [{id, name}]}
 };
+
+/** Scope types of the role form: the value's prefix and the label. */
+const SCOPE_KINDS = [['sys', 'System'], ['org', 'Organization'], ['space', 'Space'], ['room', 'Room']];
+
+/** Where each built-in role may be assigned (docs/authorization.md); custom roles go anywhere. */
+const ROLE_LEVEL = { superadmin: 'sys', orgadmin: 'org', spaceadmin: 'space', roomadmin: 'room' };
 
 const SECRET_KEY = /secret|token|password|passwd|private|credential|api[_-]?key|^key$/i;
 
@@ -176,6 +190,9 @@ export class People {
     if (missing.length) {
       parts.push(h('p', { class: 'note' }, `This server's API does not list ${missing.join(' or ')} for admins yet.`));
     }
+    const roles = h('section', { id: 'person-roles', class: 'roles', 'aria-labelledby': 'person-roles-title' },
+      h('h3', { id: 'person-roles-title' }, 'Roles'), h('p', { class: 'hint', role: 'status' }, 'Loading…'));
+    parts.push(roles);
     const self = this.app.me && this.app.me.id === u.id;
     parts.push(h('div', { class: 'actions' },
       u.active
@@ -185,6 +202,123 @@ export class People {
       h('button', { type: 'button', onclick: () => { box.hidden = true; this.selected = null; } }, 'Close')));
     body.replaceChildren(...parts);
     title.focus();
+    await this.loadRoles(u, roles);
+  }
+
+  /**
+   * Fills the Roles section of a user: their assignments with scope names,
+   * a form to assign a role in a scope, and their clearance. Scope names
+   * come from the lists the admin may read (orgs, their spaces, the admin's
+   * rooms); a scope not among them shows its id.
+   */
+  async loadRoles(u, box) {
+    const subject = 'user:' + u.id;
+    let list, roleNames;
+    try {
+      const [as, rs] = await Promise.all([this.api.get(ENDPOINTS.assignments(subject)), this.api.get(ENDPOINTS.roles())]);
+      list = (as && as.assignments) || [];
+      roleNames = ((rs && rs.roles) || []).map((r) => r.name).filter((n) => n !== 'authenticated');
+    } catch (e) {
+      if (e.missingRoute) box.replaceChildren(box.firstChild, h('p', { class: 'note' }, 'This server has no role administration API.'));
+      else box.replaceChildren(box.firstChild, h('p', { class: 'form-error' }, `${e.code}: ${e.message}`));
+      return;
+    }
+    const scopes = await this.scopes();
+    const name = (scope) => {
+      if (scope === 'sys') return 'System';
+      const s = scopes.byId[scope];
+      const kind = (SCOPE_KINDS.find(([k]) => scope.startsWith(k + ':')) || [, 'Scope'])[1];
+      return s ? `${kind} ${s}` : `${kind} ${scope.slice(scope.indexOf(':') + 1)}`;
+    };
+    const rows = list.filter((a) => a.subject === subject).map((a) => h('tr', { dataset: { role: a.role, scope: a.scope } },
+      h('td', null, a.role),
+      h('td', null, name(a.scope), ' ', h('code', { class: 'hint' }, a.scope)),
+      h('td', null, h('button', { type: 'button', 'aria-label': `Remove ${a.role} in ${name(a.scope)}`,
+        onclick: () => confirm(`Take role ${a.role} in ${name(a.scope)} away from ${u.username}?`)
+          && this.changeRole('DELETE', { subject, role: a.role, scope: a.scope }, u, box, 'Remove role') }, 'Remove'))));
+
+    const role = h('select', { id: 'assign-role', required: true },
+      roleNames.map((n) => h('option', { value: n }, n)));
+    const kind = h('select', { id: 'assign-kind' }, SCOPE_KINDS.map(([k, label]) => h('option', { value: k }, label)));
+    const target = h('select', { id: 'assign-target' });
+    const targetLabel = h('label', { for: 'assign-target' }, 'In');
+    const fillTargets = () => {
+      const opts = scopes.lists[kind.value] || [];
+      target.replaceChildren(...opts.map(([id, label]) => h('option', { value: `${kind.value}:${id}` }, label)));
+      target.hidden = targetLabel.hidden = kind.value === 'sys';
+      target.disabled = kind.value === 'sys';
+    };
+    // Choosing a built-in role moves the scope type to the level it is assigned at.
+    role.addEventListener('change', () => { const lvl = ROLE_LEVEL[role.value]; if (lvl) { kind.value = lvl; fillTargets(); } });
+    kind.addEventListener('change', fillTargets);
+    // After an assignment the form keeps what was picked, for the next one.
+    const last = this.lastAssign || {};
+    if (last.role && roleNames.includes(last.role)) role.value = last.role;
+    if (last.kind) kind.value = last.kind;
+    fillTargets();
+    if (last.scope && [...target.options].some((o) => o.value === last.scope)) target.value = last.scope;
+    const form = h('form', { class: 'inline wrap', id: 'assign-form', 'aria-label': `Assign a role to ${u.username}`, onsubmit: (ev) => {
+      ev.preventDefault();
+      const scope = kind.value === 'sys' ? 'sys' : target.value;
+      if (!scope) { showError({ code: 'bad_request', message: `there is no ${kind.selectedOptions[0].textContent.toLowerCase()} to choose` }, 'Assign role'); return; }
+      this.lastAssign = { role: role.value, kind: kind.value, scope };
+      this.changeRole('PUT', { subject, role: role.value, scope }, u, box, 'Assign role');
+    } },
+    h('label', { for: 'assign-role' }, 'Role'), role,
+    h('label', { for: 'assign-kind' }, 'Scope'), kind,
+    targetLabel, target,
+    h('button', { type: 'submit' }, 'Assign'));
+
+    const level = h('input', { id: 'clearance', type: 'number', min: 0, max: 100, class: 'narrow', required: true, value: u.clearance ?? '' });
+    const status = h('span', { id: 'clearance-status', class: 'hint', role: 'status' });
+    const clearance = h('form', { class: 'inline', id: 'clearance-form', onsubmit: async (ev) => {
+      ev.preventDefault();
+      status.textContent = '';
+      try {
+        const res = await this.api.put(ENDPOINTS.clearance(u.id), { clearance: Number(level.value) });
+        u.clearance = res.clearance;
+        status.textContent = `Clearance set to ${res.clearance}.`;
+      } catch (e) {
+        showError(e, 'Set clearance');
+      }
+    } },
+    h('label', { for: 'clearance' }, 'Clearance (0–100)'), level,
+    h('button', { type: 'submit' }, 'Set clearance'), status);
+
+    box.replaceChildren(box.firstChild,
+      table(`Role assignments of ${u.username}`, ['Role', 'Scope', ''], rows),
+      form,
+      h('p', { class: 'hint' }, 'Rooms classified above a user\'s clearance are closed to them whatever their role.'),
+      clearance);
+  }
+
+  async changeRole(method, body, u, box, what) {
+    try {
+      await this.api.request(method, ENDPOINTS.assign(), body);
+      await this.loadRoles(u, box);
+      const row = box.querySelector(`tr[data-role="${CSS.escape(body.role)}"][data-scope="${CSS.escape(body.scope)}"] button`);
+      (row || box.querySelector('#assign-role')).focus();
+    } catch (e) {
+      showError(e, what);
+    }
+  }
+
+  /** Names of the scopes the admin can see: {byId: {"org:x": "Acme"}, lists: {org: [[id, label]]}}. */
+  async scopes() {
+    const byId = {};
+    const lists = { sys: [], org: [], space: [], room: [] };
+    const get = async (path, key) => { try { return ((await this.api.get(path)) || {})[key] || []; } catch { return []; } };
+    const [orgs, rooms] = await Promise.all([get(ENDPOINTS.orgs(), 'orgs'), get(ENDPOINTS.rooms(), 'rooms')]);
+    for (const o of orgs) { byId['org:' + o.id] = o.name; lists.org.push([o.id, o.name]); }
+    const spaces = (await Promise.all(orgs.map((o) => get(ENDPOINTS.spaces(o.id), 'spaces')))).flat();
+    const orgName = (id) => byId['org:' + id] || id;
+    for (const s of spaces) { byId['space:' + s.id] = s.name; lists.space.push([s.id, orgs.length > 1 ? `${s.name} (${orgName(s.org)})` : s.name]); }
+    for (const r of rooms) {
+      const label = r.name || r.topic || r.id;
+      byId['room:' + r.id] = label;
+      lists.room.push([r.id, label]);
+    }
+    return { byId, lists };
   }
 
   async fetch(path, key) {
