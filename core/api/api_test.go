@@ -131,3 +131,40 @@ func do(t *testing.T, ctx context.Context, env *servertest.Env, u servertest.Use
 	}
 	return resp.StatusCode
 }
+
+// A user's clearance is listed by GET /v1/users to those who may change it
+// (superadmins by default) and to nobody else; a refused clearance (out of
+// 0–100) changes nothing.
+func TestUsersClearanceOnlyForUserAdmins(t *testing.T) {
+	eachBackend(t, func(t *testing.T, env *servertest.Env) {
+		ctx := ctx(t)
+		root := env.NewUser(t, "root") // the first account: superadmin
+		bob := env.NewUser(t, "bob")
+		var set map[string]any
+		if st := do(t, ctx, env, root, http.MethodPut, "/v1/admin/users/"+bob.ID+"/clearance", `{"clearance":30}`, &set); st != http.StatusOK {
+			t.Fatalf("set clearance: %d %v", st, set)
+		}
+		if st := do(t, ctx, env, root, http.MethodPut, "/v1/admin/users/"+bob.ID+"/clearance", `{"clearance":101}`, &set); st != http.StatusBadRequest {
+			t.Fatalf("clearance 101: %d %v, want 400", st, set)
+		}
+		if st := do(t, ctx, env, bob, http.MethodPut, "/v1/admin/users/"+bob.ID+"/clearance", `{"clearance":100}`, &set); st != http.StatusForbidden {
+			t.Fatalf("bob raises his own clearance: %d %v, want 403", st, set)
+		}
+		var users struct{ Users []map[string]any }
+		if st := do(t, ctx, env, root, http.MethodGet, "/v1/users?q=bob", "", &users); st != http.StatusOK || len(users.Users) != 1 {
+			t.Fatalf("list as root: %d %v", st, users)
+		}
+		if got := users.Users[0]["clearance"]; got != float64(30) {
+			t.Fatalf("root sees bob's clearance %v, want 30", got)
+		}
+		users.Users = nil
+		if st := do(t, ctx, env, bob, http.MethodGet, "/v1/users", "", &users); st != http.StatusOK || len(users.Users) != 2 {
+			t.Fatalf("list as bob: %d %v", st, users)
+		}
+		for _, u := range users.Users {
+			if c, ok := u["clearance"]; ok {
+				t.Errorf("bob sees %v's clearance %v", u["username"], c)
+			}
+		}
+	})
+}
