@@ -12,7 +12,9 @@ import (
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
 
-const wait = 5 * time.Second
+// wait bounds how long a test waits for an event; generous because CI machines
+// can be heavily loaded (it is a hang guard, not a latency assertion).
+const wait = 15 * time.Second
 
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)

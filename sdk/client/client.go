@@ -362,7 +362,9 @@ func (c *Conn) Ping(ctx context.Context) error {
 
 // Sync fetches every event of room with seq > after, paging until the server
 // says there is no more, and returns them in seq order without duplicates.
-// Replayed frames are returned, not delivered on Events.
+// Replayed frames are returned, not delivered on Events; live events that
+// arrive meanwhile are handed to Events when Sync returns, so do not call
+// Sync from the only goroutine that drains Events while Events may be full.
 func (c *Conn) Sync(ctx context.Context, room string, after int64) ([]protocol.Frame, error) {
 	var out []protocol.Frame
 	for {
