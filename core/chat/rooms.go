@@ -242,15 +242,7 @@ func (s *Service) RemoveMember(ctx context.Context, id auth.Identity, room, user
 	if _, err := s.o.Store.RemoveMember(ctx, room, user); err != nil {
 		return err
 	}
-	st.mu.Lock()
-	delete(st.members, user)
-	st.mu.Unlock()
-	s.o.Authz.RemoveRoomRoles(user, room)
-	s.o.Hub.UnsubscribeUser(room, user)
-	f := protocol.Frame{Type: protocol.TypeLeft, Room: room, User: user}
-	frame := encode(&f)
-	s.o.Hub.Publish(room, frame, 0)
-	s.o.Hub.SendUser(user, frame)
+	s.departed(st, room, user)
 	if s.o.Hooks != nil {
 		s.o.Hooks.UserHasLeftRoom(user, room)
 	}
@@ -269,19 +261,27 @@ func (s *Service) RemoveFromOrg(ctx context.Context, org, user string) error {
 		if _, err := s.o.Store.RemoveMember(ctx, room, user); err != nil {
 			return err
 		}
-		if st, err := s.state(ctx, room); err == nil {
-			st.mu.Lock()
-			delete(st.members, user)
-			st.mu.Unlock()
-		}
-		s.o.Authz.RemoveRoomRoles(user, room)
-		s.o.Hub.UnsubscribeUser(room, user)
-		f := protocol.Frame{Type: protocol.TypeLeft, Room: room, User: user}
-		frame := encode(&f)
-		s.o.Hub.Publish(room, frame, 0)
-		s.o.Hub.SendUser(user, frame)
+		st, _ := s.state(ctx, room)
+		s.departed(st, room, user)
 	}
 	return nil
+}
+
+// departed applies a membership that was just deleted from the store: the
+// cached membership (st may be nil) and room roles go, the user's sessions
+// stop receiving the room, and the room and the user are told with `left`.
+func (s *Service) departed(st *roomState, room, user string) {
+	if st != nil {
+		st.mu.Lock()
+		delete(st.members, user)
+		st.mu.Unlock()
+	}
+	s.o.Authz.RemoveRoomRoles(user, room)
+	s.o.Hub.UnsubscribeUser(room, user)
+	f := protocol.Frame{Type: protocol.TypeLeft, Room: room, User: user}
+	frame := encode(&f)
+	s.o.Hub.Publish(room, frame, 0)
+	s.o.Hub.SendUser(user, frame)
 }
 
 // Leave removes the caller from room.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -213,12 +214,7 @@ func (p *parser) mapping(n *yaml.Node, what string, fields map[string]func(*yaml
 		k, v := n.Content[i], n.Content[i+1]
 		fn, ok := fields[k.Value]
 		if !ok {
-			keys := make([]string, 0, len(fields))
-			for key := range fields {
-				keys = append(keys, key)
-			}
-			slices.Sort(keys)
-			return p.errf(k, "%s: unknown key %q (known: %s)", what, k.Value, strings.Join(keys, ", "))
+			return p.errf(k, "%s: unknown key %q (known: %s)", what, k.Value, strings.Join(slices.Sorted(maps.Keys(fields)), ", "))
 		}
 		if seen[k.Value] {
 			return p.errf(k, "%s: key %q appears twice", what, k.Value)
@@ -503,12 +499,7 @@ func (p *parser) perHook(n *yaml.Node, what string, fn func(pb.Hook, *yaml.Node)
 		k, v := n.Content[i], n.Content[i+1]
 		h, ok := hookNames[k.Value]
 		if !ok {
-			names := make([]string, 0, len(hookNames))
-			for name := range hookNames {
-				names = append(names, name)
-			}
-			slices.Sort(names)
-			return p.errf(k, "%s: unknown hook %q (hooks: %s)", what, k.Value, strings.Join(names, ", "))
+			return p.errf(k, "%s: unknown hook %q (hooks: %s)", what, k.Value, strings.Join(slices.Sorted(maps.Keys(hookNames)), ", "))
 		}
 		if err := fn(h, v); err != nil {
 			return err

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"regexp"
@@ -195,7 +196,7 @@ func (h *Host) Reload(ctx context.Context) (ReloadResult, error) {
 		return res, errors.New("plugin host is stopped")
 	}
 	h.mu.RLock()
-	old := maps(h.plugins)
+	old := maps.Clone(h.plugins)
 	h.mu.RUnlock()
 
 	var order []*managed
@@ -283,14 +284,6 @@ func (h *Host) checkBuiltins(f *File) error {
 		}
 	}
 	return nil
-}
-
-func maps(m map[string]*managed) map[string]*managed {
-	out := make(map[string]*managed, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // Close deactivates and stops every plugin.
@@ -434,7 +427,7 @@ type Overview struct {
 func (h *Host) Status() Overview {
 	h.mu.RLock()
 	f, at := h.file, h.loadedAt
-	ps := maps(h.plugins)
+	ps := maps.Clone(h.plugins)
 	h.mu.RUnlock()
 	ov := Overview{File: h.o.Path, Plugins: []Status{}}
 	if !at.IsZero() {

@@ -105,26 +105,19 @@ func (m *managed) startWasm(ctx context.Context) (*instance, error) {
 		exited: make(chan struct{}), contract: plugin.ContractVersion, sdk: fmt.Sprintf("wasm-abi-v%d", unhidra.ABIVersion),
 		fileID: fileIdentity(w.Path)}
 	d := mod.Description()
-	for _, name := range d.Hooks {
-		if h, ok := wasmHooks[name]; ok {
-			inst.hooks |= 1 << uint(h)
-		}
+	for _, h := range contractHooks(d) {
+		inst.hooks |= 1 << uint(h)
 	}
-	if len(d.Commands) > 0 {
-		if !m.granted(ctx, "commands") {
-			m.log().Warn("wasm module declares commands but has no commands grant; not registering them", "commands", len(d.Commands))
-		}
+	switch {
+	case len(d.Commands) == 0:
+	case !m.granted(ctx, "commands"):
+		m.log().Warn("wasm module declares commands but has no commands grant; not registering them", "commands", len(d.Commands))
+	default:
+		api := &hostAPI{m: m} // the same validation and registration as process plugins
 		for _, c := range d.Commands {
-			if !m.granted(ctx, "commands") {
-				break
-			}
-			if !triggerRE.MatchString(c.Trigger) {
+			if _, err := api.RegisterCommand(ctx, &pb.Command{Trigger: c.Trigger, Description: c.Description, Hint: c.Hint}); err != nil {
 				_ = mod.Close(ctx)
-				return nil, fmt.Errorf("command trigger %q: use 1–32 of a-z, 0-9, '-', '_'", c.Trigger)
-			}
-			if err := m.h.registerCommand(m, &pb.Command{Trigger: c.Trigger, Description: c.Description, Hint: c.Hint}); err != nil {
-				_ = mod.Close(ctx)
-				return nil, err
+				return nil, plainErr(err)
 			}
 		}
 	}
@@ -132,7 +125,19 @@ func (m *managed) startWasm(ctx context.Context) (*instance, error) {
 	return inst, nil
 }
 
-// granted asks the Authorizer (the grants in plugins.yaml until authz lands)
+// contractHooks maps the hooks a module declared to contract hooks (those
+// the host dispatches; see wasmHooks).
+func contractHooks(d unhidra.Description) []pb.Hook {
+	var out []pb.Hook
+	for _, name := range d.Hooks {
+		if h, ok := wasmHooks[name]; ok {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// granted asks the Authorizer (Casbin, with the plugin's plugins.yaml grants)
 // whether the plugin holds capability.
 func (m *managed) granted(ctx context.Context, capability string) bool {
 	return m.h.o.Authorizer.AuthorizePlugin(ctx, AuthzRequest{Plugin: m.id, Capability: capability, Grants: m.spec.Load().Grants}) == nil
@@ -253,13 +258,8 @@ func verdict(d unhidra.PostDecision) *pb.MessageVerdict {
 }
 
 func (c *wasmClient) Handshake(context.Context, *pb.HandshakeRequest, ...grpc.CallOption) (*pb.HandshakeResponse, error) {
-	r := &pb.HandshakeResponse{ContractVersion: plugin.ContractVersion, Sdk: fmt.Sprintf("wasm-abi-v%d", unhidra.ABIVersion)}
-	for _, name := range c.mod.Description().Hooks {
-		if h, ok := wasmHooks[name]; ok {
-			r.Hooks = append(r.Hooks, h)
-		}
-	}
-	return r, nil
+	return &pb.HandshakeResponse{ContractVersion: plugin.ContractVersion, Sdk: fmt.Sprintf("wasm-abi-v%d", unhidra.ABIVersion),
+		Hooks: contractHooks(c.mod.Description())}, nil
 }
 
 func (c *wasmClient) OnActivate(context.Context, *pb.ActivateRequest, ...grpc.CallOption) (*pb.Empty, error) {

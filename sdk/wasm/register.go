@@ -95,17 +95,8 @@ func dispatch(hook string, in []byte) (out any, err error) {
 		if h, ok := p.(ConfigurationChanger); ok {
 			return nil, h.OnConfigurationChange(in)
 		}
-	case HookMessageWillBePosted, HookMessageWillBeUpdated:
-		var post Post
-		if err := decode(&post); err != nil {
-			return nil, err
-		}
-		if h, ok := p.(PostFilter); ok && hook == HookMessageWillBePosted {
-			return h.MessageWillBePosted(&post), nil
-		}
-		if h, ok := p.(UpdateFilter); ok && hook == HookMessageWillBeUpdated {
-			return h.MessageWillBeUpdated(&post), nil
-		}
+	// MessageWillBePosted and MessageWillBeUpdated take the fast path in
+	// call (fastFilter); here they only reach "not implemented".
 	case HookMessageHasBeenPosted, HookMessageHasBeenUpdated, HookMessageHasBeenDeleted:
 		var post Post
 		if err := decode(&post); err != nil {
@@ -220,25 +211,18 @@ func fastFilter(hook string, in []byte) (out []byte, ok bool) {
 			out, ok = errorEnvelope(fmt.Sprintf("plugin panicked in %s: %v", hook, r)), true
 		}
 	}()
-	if hook == HookMessageWillBePosted {
-		h, has := p.(PostFilter)
-		if !has {
-			return nil, false
-		}
-		if err := decodePost(in, &post); err != nil {
-			return errorEnvelope("decode " + hook + " input: " + err.Error()), true
-		}
-		d = h.MessageWillBePosted(&post)
+	var filter func(*Post) PostDecision
+	if h, has := p.(PostFilter); has && hook == HookMessageWillBePosted {
+		filter = h.MessageWillBePosted
+	} else if h, has := p.(UpdateFilter); has && hook == HookMessageWillBeUpdated {
+		filter = h.MessageWillBeUpdated
 	} else {
-		h, has := p.(UpdateFilter)
-		if !has {
-			return nil, false
-		}
-		if err := decodePost(in, &post); err != nil {
-			return errorEnvelope("decode " + hook + " input: " + err.Error()), true
-		}
-		d = h.MessageWillBeUpdated(&post)
+		return nil, false
 	}
+	if err := decodePost(in, &post); err != nil {
+		return errorEnvelope("decode " + hook + " input: " + err.Error()), true
+	}
+	d = filter(&post)
 	outBuf = appendDecision(outBuf[:0], d)
 	return outBuf, true
 }

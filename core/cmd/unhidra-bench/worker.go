@@ -34,6 +34,14 @@ type command struct {
 	Size    int      `json:"size,omitempty"`
 }
 
+// token is the access token of session i ("" when the command has none).
+func (c command) token(i int) string {
+	if len(c.Tokens) == 0 {
+		return ""
+	}
+	return c.Tokens[i%len(c.Tokens)]
+}
+
 type reply struct {
 	OK         int64   `json:"ok"`
 	Failed     int64   `json:"failed"`
@@ -174,11 +182,7 @@ func (w *worker) dial(c command) reply {
 		wg.Add(1)
 		go func(i int) {
 			defer func() { <-sem; wg.Done() }()
-			tok := ""
-			if len(c.Tokens) > 0 {
-				tok = c.Tokens[i%len(c.Tokens)]
-			}
-			ws, err := dialWS(context.Background(), c.Addr, c.Path, tok, w.src)
+			ws, err := dialWS(context.Background(), c.Addr, c.Path, c.token(i), w.src)
 			if err != nil {
 				failed.Add(1)
 				first.CompareAndSwap(nil, err.Error())
@@ -394,11 +398,7 @@ func (w *worker) churn(c command) reply {
 		go func(g int) {
 			defer wg.Done()
 			for i := g; time.Now().Before(deadline); i += c.Conc {
-				tok := ""
-				if len(c.Tokens) > 0 {
-					tok = c.Tokens[i%len(c.Tokens)]
-				}
-				ws, err := dialWS(context.Background(), c.Addr, c.Path, tok, w.src)
+				ws, err := dialWS(context.Background(), c.Addr, c.Path, c.token(i), w.src)
 				if err != nil {
 					failed.Add(1)
 					first.CompareAndSwap(nil, err.Error())

@@ -166,7 +166,18 @@ func (m *Module) hostConfig(ctx context.Context, _ api.Module, st []uint64) {
 	st[0] = ok(cs, m.opts.Config)
 }
 
-func (m *Module) keyArg(mod api.Module, cs *callState, ptr, n uint32) (string, bool) {
+// kvGranted reports whether the module holds the kv grant; if not it sets a
+// permission-denied status in st[0].
+func (m *Module) kvGranted(cs *callState, st []uint64) bool {
+	if !m.opts.Grants.KV {
+		st[0] = m.deny(cs, "kv")
+		return false
+	}
+	return true
+}
+
+// keyArg reads a KV key of 1–maxKey bytes.
+func keyArg(mod api.Module, ptr, n uint32) (string, bool) {
 	if n == 0 || n > maxKey {
 		return "", false
 	}
@@ -174,15 +185,23 @@ func (m *Module) keyArg(mod api.Module, cs *callState, ptr, n uint32) (string, b
 	return string(b), okr
 }
 
-func (m *Module) hostKVGet(ctx context.Context, mod api.Module, st []uint64) {
-	cs := state(ctx)
-	if !m.opts.Grants.KV {
-		st[0] = m.deny(cs, "kv")
-		return
+// kvKey checks the grant and reads the key at st[0], st[1]; on failure it has
+// set the status in st[0] and returns false.
+func (m *Module) kvKey(cs *callState, mod api.Module, st []uint64) (string, bool) {
+	if !m.kvGranted(cs, st) {
+		return "", false
 	}
-	key, okk := m.keyArg(mod, cs, uint32(st[0]), uint32(st[1]))
+	key, okk := keyArg(mod, uint32(st[0]), uint32(st[1]))
 	if !okk {
 		st[0] = fail(cs, fmt.Sprintf("kv key must be 1–%d bytes", maxKey))
+	}
+	return key, okk
+}
+
+func (m *Module) hostKVGet(ctx context.Context, mod api.Module, st []uint64) {
+	cs := state(ctx)
+	key, okk := m.kvKey(cs, mod, st)
+	if !okk {
 		return
 	}
 	v, found, err := m.opts.Host.KVGet(ctx, m.id, key)
@@ -206,11 +225,10 @@ func ttlArg(v uint64) time.Duration {
 
 func (m *Module) hostKVSet(ctx context.Context, mod api.Module, st []uint64) {
 	cs := state(ctx)
-	if !m.opts.Grants.KV {
-		st[0] = m.deny(cs, "kv")
+	if !m.kvGranted(cs, st) {
 		return
 	}
-	key, okk := m.keyArg(mod, cs, uint32(st[0]), uint32(st[1]))
+	key, okk := keyArg(mod, uint32(st[0]), uint32(st[1]))
 	val, okv := read(mod, uint32(st[2]), uint32(st[3]), maxValue)
 	if !okk || !okv {
 		st[0] = fail(cs, fmt.Sprintf("kv key must be 1–%d bytes and value at most %d bytes", maxKey, maxValue))
@@ -228,11 +246,10 @@ const absent = ^uint32(0)
 
 func (m *Module) hostKVCAS(ctx context.Context, mod api.Module, st []uint64) {
 	cs := state(ctx)
-	if !m.opts.Grants.KV {
-		st[0] = m.deny(cs, "kv")
+	if !m.kvGranted(cs, st) {
 		return
 	}
-	key, okk := m.keyArg(mod, cs, uint32(st[0]), uint32(st[1]))
+	key, okk := keyArg(mod, uint32(st[0]), uint32(st[1]))
 	var (
 		old        []byte
 		oldPresent = uint32(st[3]) != absent
@@ -259,13 +276,8 @@ func (m *Module) hostKVCAS(ctx context.Context, mod api.Module, st []uint64) {
 
 func (m *Module) hostKVDelete(ctx context.Context, mod api.Module, st []uint64) {
 	cs := state(ctx)
-	if !m.opts.Grants.KV {
-		st[0] = m.deny(cs, "kv")
-		return
-	}
-	key, okk := m.keyArg(mod, cs, uint32(st[0]), uint32(st[1]))
+	key, okk := m.kvKey(cs, mod, st)
 	if !okk {
-		st[0] = fail(cs, fmt.Sprintf("kv key must be 1–%d bytes", maxKey))
 		return
 	}
 	if err := m.opts.Host.KVDelete(ctx, m.id, key); err != nil {
@@ -277,8 +289,7 @@ func (m *Module) hostKVDelete(ctx context.Context, mod api.Module, st []uint64) 
 
 func (m *Module) hostKVList(ctx context.Context, mod api.Module, st []uint64) {
 	cs := state(ctx)
-	if !m.opts.Grants.KV {
-		st[0] = m.deny(cs, "kv")
+	if !m.kvGranted(cs, st) {
 		return
 	}
 	prefix, okp := read(mod, uint32(st[0]), uint32(st[1]), maxKey)
