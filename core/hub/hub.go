@@ -287,21 +287,22 @@ func (h *Hub) Rooms() []string {
 	return out
 }
 
-// UserRooms returns the rooms where a session of user is subscribed.
+// UserRooms returns the rooms where a session of user is subscribed (from
+// the session → rooms index, not a scan of every room).
 func (h *Hub) UserRooms(user string) []string {
+	seen := map[string]struct{}{}
 	var out []string
-	for i := range h.rooms {
-		sh := &h.rooms[i]
-		sh.mu.RLock()
-		for r, m := range sh.rooms {
-			for _, s := range m {
-				if s.UserID() == user {
-					out = append(out, r)
-					break
-				}
+	for _, sub := range h.Sessions(user) {
+		id := sub.SessionID()
+		sh := &h.sess[id%shardCount]
+		sh.mu.Lock()
+		for r := range sh.rooms[id] {
+			if _, dup := seen[r]; !dup {
+				seen[r] = struct{}{}
+				out = append(out, r)
 			}
 		}
-		sh.mu.RUnlock()
+		sh.mu.Unlock()
 	}
 	return out
 }

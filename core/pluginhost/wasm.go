@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -93,7 +94,9 @@ func (m *managed) startWasm(ctx context.Context) (*instance, error) {
 	m.countStart()
 	mod, err := eng.Load(ctx, wasmhost.ModuleOptions{ID: m.id, Wasm: code, Config: spec.Config, Grants: g,
 		Host: wasmHostAPI{m: m}, MemoryLimitMB: uint32(w.MemoryMB), MaxInstances: w.Instances,
-		RecycleAfter: w.RecycleAfter, Logger: m.h.o.Logger, OnDenied: func(capability string) {
+		RecycleAfter: w.RecycleAfter, Logger: m.h.o.Logger,
+		Stdout: &lineLogger{log: m.log(), level: slog.LevelInfo, stream: "stdout"},
+		Stderr: &lineLogger{log: m.log(), level: slog.LevelWarn, stream: "stderr"}, OnDenied: func(capability string) {
 			if mt := m.h.o.Metrics; mt != nil {
 				mt.PluginDenied.WithLabelValues(m.id, capability).Inc()
 			}

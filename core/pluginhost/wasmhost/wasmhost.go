@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -101,6 +102,8 @@ type ModuleOptions struct {
 	// RecycleAfter discards an instance after this many calls (default 10000).
 	RecycleAfter int
 	Logger       *slog.Logger
+	// Stdout and Stderr receive the guest's output (nil: discarded).
+	Stdout, Stderr io.Writer
 	// OnDenied observes each refused host call (for metrics). Optional.
 	OnDenied func(capability string)
 }
@@ -248,8 +251,7 @@ func (m *Module) Stats() *Stats { return &m.stats }
 func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize").
 		WithSysWalltime().WithSysNanotime().WithRandSource(rand.Reader).
-		WithStdout(&logWriter{log: m.log, level: slog.LevelInfo}).
-		WithStderr(&logWriter{log: m.log, level: slog.LevelWarn})
+		WithStdout(orDiscard(m.opts.Stdout)).WithStderr(orDiscard(m.opts.Stderr))
 	mod, err := m.rt.InstantiateModule(ctx, m.code, mc)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w", err)
@@ -493,31 +495,11 @@ func (m *Module) Close(ctx context.Context) error {
 	return m.rt.Close(ctx)
 }
 
-// logWriter turns a guest's stdout/stderr into log lines.
-type logWriter struct {
-	log   *slog.Logger
-	level slog.Level
-	mu    sync.Mutex
-	buf   []byte
-}
-
-func (w *logWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := slices.Index(w.buf, '\n')
-		if i < 0 {
-			break
-		}
-		w.log.Log(context.Background(), w.level, "wasm output", "line", string(w.buf[:i]))
-		w.buf = w.buf[i+1:]
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
 	}
-	if len(w.buf) > 4096 {
-		w.log.Log(context.Background(), w.level, "wasm output", "line", string(w.buf))
-		w.buf = w.buf[:0]
-	}
-	return len(p), nil
+	return w
 }
 
 // CacheDirFor returns the default compilation cache dir under a data dir.
