@@ -23,10 +23,10 @@ lint:
 fuzz TIME="60s":
     go test ./core/gateway -run NONE -fuzz FuzzClientFrame -fuzztime {{TIME}}
 
-# Regenerate the plugin contract's Go code (needs Debian's protobuf-compiler;
+# Regenerate the plugin contract's Go code (needs Debian's protobuf-compiler and libprotobuf-dev;
 # the Go generators are pinned as tools in go.mod).
 proto:
-    protoc -I sdk/proto \
+    protoc -I sdk/proto -I /usr/include \
       --plugin=protoc-gen-go="$(go tool -n protoc-gen-go)" \
       --plugin=protoc-gen-go-grpc="$(go tool -n protoc-gen-go-grpc)" \
       --go_out=sdk/proto --go_opt=paths=source_relative \

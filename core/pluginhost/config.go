@@ -90,44 +90,30 @@ type RestartSpec struct {
 	Window     time.Duration // default 1m
 }
 
-// Grants a plugin can hold; each host-API call needs one (see plugin.proto).
-var knownGrants = []string{"commands", "http", "kv", "messages.post", "rooms.read", "users.read"}
+// knownGrants are the grants a plugin can hold: those plugin.proto declares
+// on host calls and hooks, plus "http" (outbound HTTP from a WASM module).
+var knownGrants = append(pb.Grants(), "http")
 
-// HookNames maps the names plugins.yaml uses (the contract's RPC names) to hooks.
-var hookNames = map[string]pb.Hook{
-	"OnActivate": pb.Hook_HOOK_ON_ACTIVATE, "OnDeactivate": pb.Hook_HOOK_ON_DEACTIVATE,
-	"OnConfigurationChange": pb.Hook_HOOK_ON_CONFIGURATION_CHANGE,
-	"MessageWillBePosted":   pb.Hook_HOOK_MESSAGE_WILL_BE_POSTED, "MessageHasBeenPosted": pb.Hook_HOOK_MESSAGE_HAS_BEEN_POSTED,
-	"MessageWillBeUpdated": pb.Hook_HOOK_MESSAGE_WILL_BE_UPDATED, "MessageHasBeenUpdated": pb.Hook_HOOK_MESSAGE_HAS_BEEN_UPDATED,
-	"MessageHasBeenDeleted": pb.Hook_HOOK_MESSAGE_HAS_BEEN_DELETED, "UserWillLogIn": pb.Hook_HOOK_USER_WILL_LOG_IN,
-	"UserHasLoggedIn": pb.Hook_HOOK_USER_HAS_LOGGED_IN, "UserHasJoinedRoom": pb.Hook_HOOK_USER_HAS_JOINED_ROOM,
-	"UserHasLeftRoom": pb.Hook_HOOK_USER_HAS_LEFT_ROOM, "OnWebSocketConnect": pb.Hook_HOOK_ON_WEB_SOCKET_CONNECT,
-	"OnWebSocketDisconnect": pb.Hook_HOOK_ON_WEB_SOCKET_DISCONNECT, "ExecuteCommand": pb.Hook_HOOK_EXECUTE_COMMAND,
-	"ServeHTTP": pb.Hook_HOOK_SERVE_HTTP, "OnTick": pb.Hook_HOOK_ON_TICK,
-}
+// hookNames maps the names plugins.yaml uses (the contract's rpc names) to
+// hooks, from plugin.proto.
+var hookNames = func() map[string]pb.Hook {
+	out := map[string]pb.Hook{}
+	for _, s := range pb.Hooks() {
+		out[s.Name] = s.Hook
+	}
+	return out
+}()
 
 // HookName is the contract name of h ("MessageWillBePosted").
 func HookName(h pb.Hook) string {
-	for n, v := range hookNames {
-		if v == h {
-			return n
-		}
+	if s, ok := pb.HookSpecOf(h); ok {
+		return s.Name
 	}
 	return h.String()
 }
 
-// defaultTimeouts are the deadlines declared in plugin.proto.
-var defaultTimeouts = map[pb.Hook]time.Duration{
-	pb.Hook_HOOK_ON_ACTIVATE: 10 * time.Second, pb.Hook_HOOK_ON_DEACTIVATE: 5 * time.Second,
-	pb.Hook_HOOK_ON_CONFIGURATION_CHANGE: 5 * time.Second,
-	pb.Hook_HOOK_MESSAGE_WILL_BE_POSTED:  250 * time.Millisecond, pb.Hook_HOOK_MESSAGE_WILL_BE_UPDATED: 250 * time.Millisecond,
-	pb.Hook_HOOK_USER_WILL_LOG_IN: 500 * time.Millisecond, pb.Hook_HOOK_EXECUTE_COMMAND: 5 * time.Second,
-	pb.Hook_HOOK_SERVE_HTTP: 30 * time.Second,
-}
-
-// notificationTimeout is the deadline of every "Has"/On* notification hook.
-const notificationTimeout = 2 * time.Second
-
+// timeoutFor is h's deadline: plugins.yaml's, else the one plugin.proto
+// declares (OnTick: the tick interval, at most a minute).
 func timeoutFor(s *Spec, h pb.Hook) time.Duration {
 	if d, ok := s.Timeouts[h]; ok {
 		return d
@@ -135,15 +121,19 @@ func timeoutFor(s *Spec, h pb.Hook) time.Duration {
 	if h == pb.Hook_HOOK_ON_TICK {
 		return min(s.Tick, time.Minute)
 	}
-	if d, ok := defaultTimeouts[h]; ok {
-		return d
+	if hs, ok := pb.HookSpecOf(h); ok && hs.Deadline > 0 {
+		return hs.Deadline
 	}
-	return notificationTimeout
+	return 2 * time.Second
 }
 
+// policyFor is h's failure policy: plugins.yaml's, else plugin.proto's.
 func policyFor(s *Spec, h pb.Hook) Policy {
 	if p, ok := s.Failure[h]; ok {
 		return p
+	}
+	if hs, ok := pb.HookSpecOf(h); ok && hs.Policy == pb.FailurePolicy_FAILURE_POLICY_CLOSED {
+		return FailClosed
 	}
 	return FailOpen
 }

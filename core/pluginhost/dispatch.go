@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/unhidra/unhidra/core/auth"
 	"github.com/unhidra/unhidra/core/chat"
@@ -212,15 +213,72 @@ func (h *Host) UserWillLogIn(ctx context.Context, u store.User, device string) e
 		}, nil)
 }
 
-// notify queues a notification hook on every plugin implementing it, in
-// config order. It never blocks: a plugin whose queue is full loses the
-// event (counted as an error and logged).
-func (h *Host) notify(hook pb.Hook, fn func(context.Context, *plugin.Remote) error) {
-	h.notifyExcept(hook, "", fn)
+// Notify queues the notification hook `hook` with req on every plugin
+// implementing it, in config order, except the plugin whose bot or subject
+// is except (a plugin's own actions never re-trigger it). The request and
+// deadline come from the hook's declaration in plugin.proto; req must not be
+// changed after the call.
+func (h *Host) Notify(hook pb.Hook, except string, req proto.Message) {
+	spec, ok := pb.HookSpecOf(hook)
+	if !ok || spec.Request == nil {
+		h.o.Logger.Error("notify: not a unary hook", "hook", hook)
+		return
+	}
+	h.notifyExcept(hook, except, func(ctx context.Context, c *plugin.Remote) error {
+		return c.Conn.Invoke(ctx, spec.FullMethod, req, spec.NewResponse())
+	})
 }
 
-// notifyExcept is notify that skips the plugin whose bot is actor: a
-// plugin's own posts never re-trigger it.
+// Verdict runs the verdict hook `hook` with req on every plugin implementing
+// it, in config order, stopping at the first rejection (an *chat.Error with
+// code forbidden). apply, when set, takes each MODIFY answer (and may change
+// req for the next plugin); what names the action in errors ("message").
+func (h *Host) Verdict(ctx context.Context, hook pb.Hook, what, actor string, req proto.Message, apply func(*pb.MessageVerdict) error) error {
+	spec, _ := pb.HookSpecOf(hook)
+	return h.verdictHooks(ctx, hook, what, actor, func(ctx context.Context, c *plugin.Remote) (*pb.MessageVerdict, error) {
+		v := &pb.MessageVerdict{}
+		return v, c.Conn.Invoke(ctx, spec.FullMethod, req, v)
+	}, apply)
+}
+
+// Call runs the call hook `hook` on plugin id (the owner of a command,
+// namespace or factor) under its deadline, breaker and counters, decoding
+// the answer into resp. A failed call returns the plugin's error; the
+// caller applies the hook's policy (Policy).
+func (h *Host) Call(ctx context.Context, id string, hook pb.Hook, req, resp proto.Message) error {
+	m := h.plugin(id)
+	if m == nil || !m.implements(hook) {
+		return errDown
+	}
+	spec, _ := pb.HookSpecOf(hook)
+	return m.call(ctx, m.hooks[hook], func(ctx context.Context, c *plugin.Remote) error {
+		return c.Conn.Invoke(ctx, spec.FullMethod, req, resp)
+	})
+}
+
+// Implementers lists the ids of the running plugins implementing hook (and
+// holding its grant), in config order.
+func (h *Host) Implementers(hook pb.Hook) []string {
+	var out []string
+	for _, m := range *h.order.Load() {
+		if m.implements(hook) {
+			out = append(out, m.id)
+		}
+	}
+	return out
+}
+
+// PolicyOf is plugin id's failure policy for hook (open when unknown).
+func (h *Host) PolicyOf(id string, hook pb.Hook) Policy {
+	if m := h.plugin(id); m != nil {
+		return m.hooks[hook].params.Load().policy
+	}
+	return FailOpen
+}
+
+// notifyExcept queues fn on every plugin implementing hook, in config order,
+// skipping the plugin whose bot is actor. It never blocks: a plugin whose
+// queue is full loses the event (counted as an error and logged).
 func (h *Host) notifyExcept(hook pb.Hook, actor string, fn func(context.Context, *plugin.Remote) error) {
 	for _, m := range *h.order.Load() {
 		if !m.implements(hook) || (actor != "" && m.bot == actor) {
@@ -249,66 +307,42 @@ func eventPB(ev store.Event) *pb.MessageEvent {
 
 // MessageHasBeenPosted implements chat.Hooks.
 func (h *Host) MessageHasBeenPosted(ev store.Event) {
-	h.notifyExcept(pb.Hook_HOOK_MESSAGE_HAS_BEEN_POSTED, ev.ActorID, func(ctx context.Context, c *plugin.Remote) error {
-		_, err := c.MessageHasBeenPosted(ctx, eventPB(ev))
-		return err
-	})
+	h.Notify(pb.Hook_HOOK_MESSAGE_HAS_BEEN_POSTED, ev.ActorID, eventPB(ev))
 }
 
 // MessageHasBeenUpdated implements chat.Hooks.
 func (h *Host) MessageHasBeenUpdated(ev store.Event) {
-	h.notifyExcept(pb.Hook_HOOK_MESSAGE_HAS_BEEN_UPDATED, ev.ActorID, func(ctx context.Context, c *plugin.Remote) error {
-		_, err := c.MessageHasBeenUpdated(ctx, eventPB(ev))
-		return err
-	})
+	h.Notify(pb.Hook_HOOK_MESSAGE_HAS_BEEN_UPDATED, ev.ActorID, eventPB(ev))
 }
 
 // MessageHasBeenDeleted implements chat.Hooks.
 func (h *Host) MessageHasBeenDeleted(ev store.Event) {
-	h.notifyExcept(pb.Hook_HOOK_MESSAGE_HAS_BEEN_DELETED, ev.ActorID, func(ctx context.Context, c *plugin.Remote) error {
-		_, err := c.MessageHasBeenDeleted(ctx, eventPB(ev))
-		return err
-	})
+	h.Notify(pb.Hook_HOOK_MESSAGE_HAS_BEEN_DELETED, ev.ActorID, eventPB(ev))
 }
 
 // UserHasJoinedRoom implements chat.Hooks.
 func (h *Host) UserHasJoinedRoom(user, room string) {
-	h.notify(pb.Hook_HOOK_USER_HAS_JOINED_ROOM, func(ctx context.Context, c *plugin.Remote) error {
-		_, err := c.UserHasJoinedRoom(ctx, &pb.RoomEvent{UserId: user, Room: room})
-		return err
-	})
+	h.Notify(pb.Hook_HOOK_USER_HAS_JOINED_ROOM, "", &pb.RoomEvent{UserId: user, Room: room})
 }
 
 // UserHasLeftRoom implements chat.Hooks.
 func (h *Host) UserHasLeftRoom(user, room string) {
-	h.notify(pb.Hook_HOOK_USER_HAS_LEFT_ROOM, func(ctx context.Context, c *plugin.Remote) error {
-		_, err := c.UserHasLeftRoom(ctx, &pb.RoomEvent{UserId: user, Room: room})
-		return err
-	})
+	h.Notify(pb.Hook_HOOK_USER_HAS_LEFT_ROOM, "", &pb.RoomEvent{UserId: user, Room: room})
 }
 
 // SessionOpened implements chat.Hooks.
 func (h *Host) SessionOpened(user string, session uint64) {
-	h.notify(pb.Hook_HOOK_ON_WEB_SOCKET_CONNECT, func(ctx context.Context, c *plugin.Remote) error {
-		_, err := c.OnWebSocketConnect(ctx, &pb.ConnectionEvent{UserId: user, SessionId: session})
-		return err
-	})
+	h.Notify(pb.Hook_HOOK_ON_WEB_SOCKET_CONNECT, "", &pb.ConnectionEvent{UserId: user, SessionId: session})
 }
 
 // SessionClosed implements chat.Hooks.
 func (h *Host) SessionClosed(user string, session uint64) {
-	h.notify(pb.Hook_HOOK_ON_WEB_SOCKET_DISCONNECT, func(ctx context.Context, c *plugin.Remote) error {
-		_, err := c.OnWebSocketDisconnect(ctx, &pb.ConnectionEvent{UserId: user, SessionId: session})
-		return err
-	})
+	h.Notify(pb.Hook_HOOK_ON_WEB_SOCKET_DISCONNECT, "", &pb.ConnectionEvent{UserId: user, SessionId: session})
 }
 
 // UserHasLoggedIn implements auth.LoginHooks.
 func (h *Host) UserHasLoggedIn(u store.User, device string) {
-	h.notify(pb.Hook_HOOK_USER_HAS_LOGGED_IN, func(ctx context.Context, c *plugin.Remote) error {
-		_, err := c.UserHasLoggedIn(ctx, &pb.UserEvent{UserId: u.ID, Username: u.Username, Device: device})
-		return err
-	})
+	h.Notify(pb.Hook_HOOK_USER_HAS_LOGGED_IN, "", &pb.UserEvent{UserId: u.ID, Username: u.Username, Device: device})
 }
 
 // ExecuteCommand implements chat.Hooks: it routes /trigger to the plugin

@@ -18,29 +18,15 @@ import (
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
 
-// capabilities maps each host-API method to the grant it needs ("" = none).
-// A method missing here is refused: new calls must name their grant.
-var capabilities = map[string]string{
-	pb.Host_Log_FullMethodName:             "",
-	pb.Host_RegisterCommand_FullMethodName: "commands",
-	pb.Host_PostMessage_FullMethodName:     "messages.post",
-	pb.Host_GetUser_FullMethodName:         "users.read",
-	pb.Host_GetRoom_FullMethodName:         "rooms.read",
-	pb.Host_ListMembers_FullMethodName:     "rooms.read",
-	pb.Host_KVGet_FullMethodName:           "kv",
-	pb.Host_KVSet_FullMethodName:           "kv",
-	pb.Host_KVCompareAndSet_FullMethodName: "kv",
-	pb.Host_KVDelete_FullMethodName:        "kv",
-	pb.Host_KVList_FullMethodName:          "kv",
-}
-
 // hostCallCeiling bounds every host-API call whatever the plugin's context.
 const hostCallCeiling = 10 * time.Second
 
 // authorize checks every host-API call against the plugin's grants (through
 // the Authorizer) before it runs; refusals are logged and counted.
 func (m *managed) authorize(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	capability, ok := capabilities[info.FullMethod]
+	// The grant is the rpc's `host_call` option in plugin.proto; a method
+	// that declares none is refused: new calls must name their grant.
+	capability, ok := pb.HostCallGrant(info.FullMethod)
 	if !ok {
 		return nil, status.Errorf(codes.PermissionDenied, "host call %s is not available to plugins", info.FullMethod)
 	}

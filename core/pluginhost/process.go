@@ -29,7 +29,8 @@ import (
 	pb "github.com/unhidra/unhidra/sdk/proto/pluginv1"
 )
 
-const numHooks = int(pb.Hook_HOOK_ON_TICK) + 1
+// numHooks bounds the Hook enum (hook bitsets are uint64).
+var numHooks = len(pb.Hook_name)
 
 // managed is one enabled plugin across process restarts and upgrades. Its
 // hook states (breakers, counters) outlive any one process.
@@ -41,7 +42,7 @@ type managed struct {
 
 	cur   atomic.Pointer[instance] // nil while down
 	known atomic.Uint64            // hooks the last process reported (used while it is down)
-	hooks [numHooks]*hookState
+	hooks []*hookState             // by pb.Hook
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -111,6 +112,7 @@ func newManaged(h *Host, spec *Spec) *managed {
 		first: make(chan struct{}), notify: make(chan func(), 1024), state: "starting",
 		bot: uuid.NewSHA1(uuid.NameSpaceURL, []byte("unhidra:plugin:"+spec.ID)).String()}
 	m.ctx, m.cancel = context.WithCancel(h.ctx)
+	m.hooks = make([]*hookState, numHooks)
 	mt := h.o.Metrics
 	for i := 1; i < numHooks; i++ {
 		hs := &hookState{hook: pb.Hook(i), name: HookName(pb.Hook(i))}
@@ -585,11 +587,21 @@ func fileIdentity(path string) string {
 // implements reports whether the plugin implements hook: per the running
 // process, or per the last handshake while it is down (so its policy still
 // applies to the hooks it had).
+// A hook that needs a grant (plugin.proto) counts only while the plugin
+// holds it.
 func (m *managed) implements(h pb.Hook) bool {
+	var has bool
 	if inst := m.cur.Load(); inst != nil {
-		return inst.has(h)
+		has = inst.has(h)
+	} else {
+		has = m.known.Load()&(1<<uint(h)) != 0
 	}
-	return m.known.Load()&(1<<uint(h)) != 0
+	if has {
+		if hs, ok := pb.HookSpecOf(h); ok && hs.Grant != "" {
+			return m.granted(m.ctx, hs.Grant)
+		}
+	}
+	return has
 }
 
 // notifier runs notification hooks one at a time, in the order they were

@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/unhidra/unhidra/core/pluginhost/wasmhost"
 	"github.com/unhidra/unhidra/sdk/plugin"
@@ -104,7 +106,8 @@ func (m *managed) startWasm(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	inst := &instance{wasm: mod, remote: &plugin.Remote{PluginClient: &wasmClient{mod: mod, m: m}},
+	wc := &wasmClient{mod: mod, m: m}
+	inst := &instance{wasm: mod, remote: &plugin.Remote{PluginClient: pb.NewPluginClient(wc), Conn: wc},
 		exited: make(chan struct{}), contract: plugin.ContractVersion, sdk: fmt.Sprintf("wasm-abi-v%d", unhidra.ABIVersion),
 		fileID: fileIdentity(w.Path)}
 	d := mod.Description()
@@ -217,13 +220,87 @@ func plainErr(err error) error {
 	return err
 }
 
-// wasmClient is a module seen through the process-plugin contract.
+// wasmClient is a module seen through the process-plugin contract: a
+// grpc.ClientConnInterface whose Invoke calls the module's export, so the
+// typed pb.PluginClient and the host's table-driven dispatch both work on it.
+// Hooks of ABI v1 keep their hand-shaped payloads (wasmV1 below); every
+// other hook's request and answer travel as protojson with the proto's field
+// names (docs/wasm-abi.md).
 type wasmClient struct {
 	mod *wasmhost.Module
 	m   *managed
 }
 
-var _ pb.PluginClient = (*wasmClient)(nil)
+var _ grpc.ClientConnInterface = (*wasmClient)(nil)
+
+// wasmJSON encodes requests for hooks without a v1 payload shape.
+var wasmJSON = protojson.MarshalOptions{UseProtoNames: true}
+
+// Invoke implements grpc.ClientConnInterface.
+func (c *wasmClient) Invoke(ctx context.Context, method string, args, reply any, _ ...grpc.CallOption) error {
+	if f := wasmV1[method]; f != nil {
+		out, err := f(ctx, c, args)
+		if err != nil {
+			return err
+		}
+		proto.Reset(reply.(proto.Message))
+		proto.Merge(reply.(proto.Message), out)
+		return nil
+	}
+	spec, ok := pb.HookByMethod(method)
+	if !ok || spec.Kind == pb.HookKind_HOOK_KIND_LIFECYCLE {
+		return status.Errorf(codes.Unimplemented, "%s is not available to wasm modules", method)
+	}
+	in, err := wasmJSON.Marshal(args.(proto.Message))
+	if err != nil {
+		return err
+	}
+	raw, err := c.mod.Call(ctx, spec.Name, in)
+	if err != nil {
+		return err
+	}
+	if len(raw) == 0 {
+		return nil
+	}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(raw, reply.(proto.Message)); err != nil {
+		return fmt.Errorf("%w: %s answer: %v", wasmhost.ErrMalformed, spec.Name, err)
+	}
+	return nil
+}
+
+// NewStream implements grpc.ClientConnInterface: no streaming hook (ServeHTTP)
+// runs in a module.
+func (c *wasmClient) NewStream(context.Context, *grpc.StreamDesc, string, ...grpc.CallOption) (grpc.ClientStream, error) {
+	return nil, status.Error(codes.Unimplemented, "wasm modules do not serve HTTP")
+}
+
+// v1 adapts a typed ABI v1 hook to Invoke.
+func v1[Req, Resp proto.Message](f func(*wasmClient, context.Context, Req) (Resp, error)) func(context.Context, *wasmClient, any) (proto.Message, error) {
+	return func(ctx context.Context, c *wasmClient, in any) (proto.Message, error) {
+		return f(c, ctx, in.(Req))
+	}
+}
+
+// wasmV1 are the hooks whose payloads ABI v1 shaped by hand.
+var wasmV1 = map[string]func(context.Context, *wasmClient, any) (proto.Message, error){
+	pb.Plugin_Handshake_FullMethodName:             v1((*wasmClient).Handshake),
+	pb.Plugin_OnActivate_FullMethodName:            v1((*wasmClient).OnActivate),
+	pb.Plugin_OnDeactivate_FullMethodName:          v1((*wasmClient).OnDeactivate),
+	pb.Plugin_OnConfigurationChange_FullMethodName: v1((*wasmClient).OnConfigurationChange),
+	pb.Plugin_MessageWillBePosted_FullMethodName:   v1((*wasmClient).MessageWillBePosted),
+	pb.Plugin_MessageHasBeenPosted_FullMethodName:  v1((*wasmClient).MessageHasBeenPosted),
+	pb.Plugin_MessageWillBeUpdated_FullMethodName:  v1((*wasmClient).MessageWillBeUpdated),
+	pb.Plugin_MessageHasBeenUpdated_FullMethodName: v1((*wasmClient).MessageHasBeenUpdated),
+	pb.Plugin_MessageHasBeenDeleted_FullMethodName: v1((*wasmClient).MessageHasBeenDeleted),
+	pb.Plugin_UserWillLogIn_FullMethodName:         v1((*wasmClient).UserWillLogIn),
+	pb.Plugin_UserHasLoggedIn_FullMethodName:       v1((*wasmClient).UserHasLoggedIn),
+	pb.Plugin_UserHasJoinedRoom_FullMethodName:     v1((*wasmClient).UserHasJoinedRoom),
+	pb.Plugin_UserHasLeftRoom_FullMethodName:       v1((*wasmClient).UserHasLeftRoom),
+	pb.Plugin_OnWebSocketConnect_FullMethodName:    v1((*wasmClient).OnWebSocketConnect),
+	pb.Plugin_OnWebSocketDisconnect_FullMethodName: v1((*wasmClient).OnWebSocketDisconnect),
+	pb.Plugin_ExecuteCommand_FullMethodName:        v1((*wasmClient).ExecuteCommand),
+	pb.Plugin_OnTick_FullMethodName:                v1((*wasmClient).OnTick),
+}
 
 func (c *wasmClient) call(ctx context.Context, hook string, in any, out any) error {
 	b, err := json.Marshal(in)
@@ -260,24 +337,24 @@ func verdict(d unhidra.PostDecision) *pb.MessageVerdict {
 	return &pb.MessageVerdict{Action: pb.Action_ACTION_ALLOW}
 }
 
-func (c *wasmClient) Handshake(context.Context, *pb.HandshakeRequest, ...grpc.CallOption) (*pb.HandshakeResponse, error) {
+func (c *wasmClient) Handshake(context.Context, *pb.HandshakeRequest) (*pb.HandshakeResponse, error) {
 	return &pb.HandshakeResponse{ContractVersion: plugin.ContractVersion, Sdk: fmt.Sprintf("wasm-abi-v%d", unhidra.ABIVersion),
 		Hooks: contractHooks(c.mod.Description())}, nil
 }
 
-func (c *wasmClient) OnActivate(context.Context, *pb.ActivateRequest, ...grpc.CallOption) (*pb.Empty, error) {
+func (c *wasmClient) OnActivate(context.Context, *pb.ActivateRequest) (*pb.Empty, error) {
 	return &pb.Empty{}, nil // each instance activates itself in wasmhost
 }
 
-func (c *wasmClient) OnDeactivate(ctx context.Context, _ *pb.Empty, _ ...grpc.CallOption) (*pb.Empty, error) {
+func (c *wasmClient) OnDeactivate(ctx context.Context, _ *pb.Empty) (*pb.Empty, error) {
 	return &pb.Empty{}, c.call(ctx, unhidra.HookOnDeactivate, struct{}{}, nil)
 }
 
-func (c *wasmClient) OnConfigurationChange(context.Context, *pb.ConfigurationChangeRequest, ...grpc.CallOption) (*pb.Empty, error) {
+func (c *wasmClient) OnConfigurationChange(context.Context, *pb.ConfigurationChangeRequest) (*pb.Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "a wasm module reloads on config change")
 }
 
-func (c *wasmClient) MessageWillBePosted(ctx context.Context, in *pb.MessageWillBePostedRequest, _ ...grpc.CallOption) (*pb.MessageVerdict, error) {
+func (c *wasmClient) MessageWillBePosted(ctx context.Context, in *pb.MessageWillBePostedRequest) (*pb.MessageVerdict, error) {
 	var d unhidra.PostDecision
 	if err := c.call(ctx, unhidra.HookMessageWillBePosted, wasmPost(in.Message), &d); err != nil {
 		return nil, err
@@ -285,11 +362,11 @@ func (c *wasmClient) MessageWillBePosted(ctx context.Context, in *pb.MessageWill
 	return verdict(d), nil
 }
 
-func (c *wasmClient) MessageHasBeenPosted(ctx context.Context, in *pb.MessageEvent, _ ...grpc.CallOption) (*pb.Empty, error) {
+func (c *wasmClient) MessageHasBeenPosted(ctx context.Context, in *pb.MessageEvent) (*pb.Empty, error) {
 	return &pb.Empty{}, c.call(ctx, unhidra.HookMessageHasBeenPosted, wasmPost(in.Message), nil)
 }
 
-func (c *wasmClient) MessageWillBeUpdated(ctx context.Context, in *pb.MessageWillBeUpdatedRequest, _ ...grpc.CallOption) (*pb.MessageVerdict, error) {
+func (c *wasmClient) MessageWillBeUpdated(ctx context.Context, in *pb.MessageWillBeUpdatedRequest) (*pb.MessageVerdict, error) {
 	var d unhidra.PostDecision
 	p := unhidra.Post{ID: in.Id, Room: in.Room, Sender: in.Editor, Text: in.NewText}
 	if err := c.call(ctx, unhidra.HookMessageWillBeUpdated, p, &d); err != nil {
@@ -298,15 +375,15 @@ func (c *wasmClient) MessageWillBeUpdated(ctx context.Context, in *pb.MessageWil
 	return verdict(d), nil
 }
 
-func (c *wasmClient) MessageHasBeenUpdated(ctx context.Context, in *pb.MessageEvent, _ ...grpc.CallOption) (*pb.Empty, error) {
+func (c *wasmClient) MessageHasBeenUpdated(ctx context.Context, in *pb.MessageEvent) (*pb.Empty, error) {
 	return &pb.Empty{}, c.call(ctx, unhidra.HookMessageHasBeenUpdated, wasmPost(in.Message), nil)
 }
 
-func (c *wasmClient) MessageHasBeenDeleted(ctx context.Context, in *pb.MessageEvent, _ ...grpc.CallOption) (*pb.Empty, error) {
+func (c *wasmClient) MessageHasBeenDeleted(ctx context.Context, in *pb.MessageEvent) (*pb.Empty, error) {
 	return &pb.Empty{}, c.call(ctx, unhidra.HookMessageHasBeenDeleted, wasmPost(in.Message), nil)
 }
 
-func (c *wasmClient) UserWillLogIn(ctx context.Context, in *pb.UserEvent, _ ...grpc.CallOption) (*pb.MessageVerdict, error) {
+func (c *wasmClient) UserWillLogIn(ctx context.Context, in *pb.UserEvent) (*pb.MessageVerdict, error) {
 	var d unhidra.LoginDecision
 	if err := c.call(ctx, unhidra.HookUserWillLogIn, unhidra.UserEvent{User: in.UserId, Username: in.Username, Device: in.Device}, &d); err != nil {
 		return nil, err
@@ -317,27 +394,27 @@ func (c *wasmClient) UserWillLogIn(ctx context.Context, in *pb.UserEvent, _ ...g
 	return &pb.MessageVerdict{Action: pb.Action_ACTION_ALLOW}, nil
 }
 
-func (c *wasmClient) UserHasLoggedIn(ctx context.Context, in *pb.UserEvent, _ ...grpc.CallOption) (*pb.Empty, error) {
+func (c *wasmClient) UserHasLoggedIn(ctx context.Context, in *pb.UserEvent) (*pb.Empty, error) {
 	return &pb.Empty{}, c.call(ctx, unhidra.HookUserHasLoggedIn, unhidra.UserEvent{User: in.UserId, Username: in.Username, Device: in.Device}, nil)
 }
 
-func (c *wasmClient) UserHasJoinedRoom(ctx context.Context, in *pb.RoomEvent, _ ...grpc.CallOption) (*pb.Empty, error) {
+func (c *wasmClient) UserHasJoinedRoom(ctx context.Context, in *pb.RoomEvent) (*pb.Empty, error) {
 	return &pb.Empty{}, c.call(ctx, unhidra.HookUserHasJoinedRoom, unhidra.Membership{Room: in.Room, User: in.UserId}, nil)
 }
 
-func (c *wasmClient) UserHasLeftRoom(ctx context.Context, in *pb.RoomEvent, _ ...grpc.CallOption) (*pb.Empty, error) {
+func (c *wasmClient) UserHasLeftRoom(ctx context.Context, in *pb.RoomEvent) (*pb.Empty, error) {
 	return &pb.Empty{}, c.call(ctx, unhidra.HookUserHasLeftRoom, unhidra.Membership{Room: in.Room, User: in.UserId}, nil)
 }
 
-func (c *wasmClient) OnWebSocketConnect(ctx context.Context, in *pb.ConnectionEvent, _ ...grpc.CallOption) (*pb.Empty, error) {
+func (c *wasmClient) OnWebSocketConnect(ctx context.Context, in *pb.ConnectionEvent) (*pb.Empty, error) {
 	return &pb.Empty{}, c.call(ctx, unhidra.HookOnWebSocketConnect, unhidra.ConnectionEvent{User: in.UserId, Session: in.SessionId}, nil)
 }
 
-func (c *wasmClient) OnWebSocketDisconnect(ctx context.Context, in *pb.ConnectionEvent, _ ...grpc.CallOption) (*pb.Empty, error) {
+func (c *wasmClient) OnWebSocketDisconnect(ctx context.Context, in *pb.ConnectionEvent) (*pb.Empty, error) {
 	return &pb.Empty{}, c.call(ctx, unhidra.HookOnWebSocketDisconnect, unhidra.ConnectionEvent{User: in.UserId, Session: in.SessionId}, nil)
 }
 
-func (c *wasmClient) ExecuteCommand(ctx context.Context, in *pb.CommandRequest, _ ...grpc.CallOption) (*pb.CommandResponse, error) {
+func (c *wasmClient) ExecuteCommand(ctx context.Context, in *pb.CommandRequest) (*pb.CommandResponse, error) {
 	args := strings.Fields(in.Args)
 	if args == nil {
 		args = []string{}
@@ -358,10 +435,6 @@ func (c *wasmClient) ExecuteCommand(ctx context.Context, in *pb.CommandRequest, 
 	return out, nil
 }
 
-func (c *wasmClient) ServeHTTP(context.Context, ...grpc.CallOption) (grpc.BidiStreamingClient[pb.HTTPRequestPart, pb.HTTPResponsePart], error) {
-	return nil, status.Error(codes.Unimplemented, "wasm modules do not serve HTTP in ABI v1")
-}
-
-func (c *wasmClient) OnTick(ctx context.Context, in *pb.TickRequest, _ ...grpc.CallOption) (*pb.Empty, error) {
+func (c *wasmClient) OnTick(ctx context.Context, in *pb.TickRequest) (*pb.Empty, error) {
 	return &pb.Empty{}, c.call(ctx, unhidra.HookOnTick, unhidra.Tick{Now: in.Now}, nil)
 }

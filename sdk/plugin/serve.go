@@ -58,6 +58,9 @@ type GRPCPlugin struct {
 // Remote is the host side of a connected plugin process.
 type Remote struct {
 	pb.PluginClient
+	// Conn carries any hook by its gRPC method name (see pb.HookSpec), for
+	// callers that dispatch from the contract's declaration.
+	Conn   grpc.ClientConnInterface
 	Broker *goplugin.GRPCBroker
 	// Exited is closed when the plugin process exits.
 	Exited <-chan struct{}
@@ -71,7 +74,7 @@ func (p *GRPCPlugin) GRPCServer(b *goplugin.GRPCBroker, s *grpc.Server) error {
 
 // GRPCClient returns a *Remote.
 func (p *GRPCPlugin) GRPCClient(ctx context.Context, b *goplugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return &Remote{PluginClient: pb.NewPluginClient(c), Broker: b, Exited: ctx.Done()}, nil
+	return &Remote{PluginClient: pb.NewPluginClient(c), Conn: c, Broker: b, Exited: ctx.Done()}, nil
 }
 
 // Serve runs impl as a plugin until the host stops it. It does not return
