@@ -30,6 +30,8 @@ type Plugin struct {
 	host *plugin.Host
 }
 
+func init() { plugin.RegisterBuiltin("welcome", func() any { return New() }) }
+
 // New returns the plugin with its default greeting.
 func New() *Plugin { return &Plugin{cfg: Config{Message: "Welcome, {user}!"}} }
 
