@@ -4,9 +4,11 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -245,17 +247,49 @@ func (a *API) requireAuth(c *fiber.Ctx) error {
 
 func identity(c *fiber.Ctx) auth.Identity { return c.Locals(identityKey).(auth.Identity) }
 
-// bind decodes a JSON body strictly (unknown fields are errors).
+// bind decodes a JSON body into v.
 func bind(c *fiber.Ctx, v any) error {
 	if !strings.HasPrefix(strings.ToLower(c.Get(fiber.HeaderContentType)), fiber.MIMEApplicationJSON) {
 		return chat.Errorf(protocol.CodeBadRequest, "Content-Type must be application/json")
 	}
-	dec := json.NewDecoder(strings.NewReader(string(c.Body())))
+	return decodeBody(c.Body(), v)
+}
+
+// decodeBody is the rule for every REST body: one JSON value, decoded
+// strictly (unknown fields are errors), with nothing after it but white
+// space, and no string the store could not keep (store.CheckJSON). Errors
+// are bad_request.
+func decodeBody(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return chat.Errorf(protocol.CodeBadRequest, "invalid JSON body: %v", err)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return chat.Errorf(protocol.CodeBadRequest, "invalid JSON body: data after the JSON value at byte %d", dec.InputOffset())
+	}
+	if err := store.CheckJSON("request body", body); err != nil {
+		return chat.AsError(err)
+	}
 	return nil
+}
+
+// checkURL refuses a request whose path or query (as decoded) holds a
+// string the store could not keep, before any handler looks it up.
+func (a *API) checkURL(c *fiber.Ctx) error {
+	if err := store.CheckText("path", c.Path()); err != nil {
+		return a.Error(c, err)
+	}
+	var bad error
+	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
+		if bad == nil {
+			bad = store.CheckText("query parameter "+strconv.Quote(store.CleanText(string(k), 64)), string(k)+string(v))
+		}
+	})
+	if bad != nil {
+		return a.Error(c, bad)
+	}
+	return c.Next()
 }
 
 // userView is the public shape of an account.

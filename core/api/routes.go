@@ -33,7 +33,7 @@ func (a *API) Routes() []Route { return slices.Clone(a.routes) }
 
 func (a *API) add(r fiber.Router, method, path string, ops []string, hs ...fiber.Handler) {
 	a.routes = append(a.routes, Route{method, path, ops})
-	r.Add(method, path, hs...)
+	r.Add(method, path, append([]fiber.Handler{a.checkURL}, hs...)...)
 }
 
 // public mounts a route that needs no identity.

@@ -69,7 +69,7 @@ func (s *Service) createUser(ctx context.Context, req RegisterRequest, role stri
 	}
 	var em *string
 	if e := strings.ToLower(strings.TrimSpace(req.Email)); e != "" {
-		if !strings.Contains(e, "@") || len(e) > 254 {
+		if !strings.Contains(e, "@") || len(e) > 254 || store.CheckText("email", e) != nil {
 			return store.User{}, &InputError{"email is not valid"}
 		}
 		em = &e
@@ -211,11 +211,10 @@ func (s *Service) openSession(ctx context.Context, u store.User, req LoginReques
 	if err != nil {
 		return Tokens{}, err
 	}
-	ua := req.UserAgent
-	if len(ua) > 256 {
-		ua = ua[:256]
-	}
-	sess := store.Session{ID: uuid.NewString(), UserID: u.ID, DeviceID: d.ID, IP: req.IP, UserAgent: ua,
+	// The User-Agent and address are the client's, not the user's choice:
+	// kept as storable text (valid UTF-8, cut on a rune boundary), never refused.
+	ua, ip := store.CleanText(req.UserAgent, 256), store.CleanText(req.IP, 64)
+	sess := store.Session{ID: uuid.NewString(), UserID: u.ID, DeviceID: d.ID, IP: ip, UserAgent: ua,
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now + s.o.RefreshTTL.Milliseconds()}
 	refresh, rt := s.newRefresh(sess, now)
 	err = s.o.Store.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -435,6 +434,9 @@ func CreateInvite(ctx context.Context, st *store.Store, creator string, req Invi
 	}
 	if len(req.Note) > 256 {
 		return InviteView{}, &InputError{"note is longer than 256 bytes"}
+	}
+	if err := store.CheckText("note", req.Note); err != nil {
+		return InviteView{}, &InputError{err.Error()}
 	}
 	raw := make([]byte, 24)
 	_, _ = rand.Read(raw)

@@ -221,6 +221,11 @@ func (d *DeviceSpec) check() error {
 	if len(d.PublicKey) > 4096 {
 		return &InputError{"device public_key is longer than 4096 bytes"}
 	}
+	for _, f := range []struct{ name, v string }{{"device name", d.Name}, {"device platform", d.Platform}, {"device public_key", d.PublicKey}} {
+		if err := store.CheckText(f.name, f.v); err != nil {
+			return &InputError{err.Error()}
+		}
+	}
 	if d.Name == "" {
 		d.Name = "unnamed device"
 	}
@@ -317,6 +322,10 @@ func (s *Service) RevokeDevice(ctx context.Context, user, id string) error {
 func (s *Service) deviceFor(ctx context.Context, user string, spec DeviceSpec, now int64) (store.Device, error) {
 	db := s.o.Store.DB.WithContext(ctx)
 	if spec.ID != "" {
+		rename := strings.TrimSpace(spec.Name) != ""
+		if err := spec.check(); err != nil {
+			return store.Device{}, err
+		}
 		var d store.Device
 		if err := db.Where("id = ? AND user_id = ? AND revoked_at = 0", spec.ID, user).Take(&d).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -328,7 +337,7 @@ func (s *Service) deviceFor(ctx context.Context, user string, spec DeviceSpec, n
 		if spec.PublicKey != "" {
 			upd["public_key"] = spec.PublicKey
 		}
-		if spec.Name != "" {
+		if rename {
 			upd["name"] = spec.Name
 		}
 		return d, db.Model(&store.Device{}).Where("id = ?", d.ID).Updates(upd).Error

@@ -42,8 +42,14 @@ func (s *Service) CreateRoom(ctx context.Context, id auth.Identity, req CreateRo
 	if req.Name == "" && req.Kind != store.KindDirect && req.Kind != store.KindGroup {
 		return store.Room{}, false, Errorf(protocol.CodeBadRequest, "name is required")
 	}
-	if utf8.RuneCountInString(req.Name) > 100 || !utf8.ValidString(req.Name) {
-		return store.Room{}, false, Errorf(protocol.CodeBadRequest, "name must be valid UTF-8 of at most 100 characters")
+	if err := store.CheckText("name", req.Name); err != nil {
+		return store.Room{}, false, AsError(err)
+	}
+	if utf8.RuneCountInString(req.Name) > 100 {
+		return store.Room{}, false, Errorf(protocol.CodeBadRequest, "name is longer than 100 characters")
+	}
+	if err := store.CheckText("topic", req.Topic); err != nil {
+		return store.Room{}, false, AsError(err)
 	}
 	if len(req.Topic) > 500 {
 		return store.Room{}, false, Errorf(protocol.CodeBadRequest, "topic is longer than 500 bytes")
@@ -553,8 +559,11 @@ func (s *Service) UpdateRoom(ctx context.Context, id auth.Identity, room string,
 	r := st.room
 	st.mu.RUnlock()
 	if req.Topic != nil {
-		if len(*req.Topic) > 500 || !utf8.ValidString(*req.Topic) {
-			return store.Room{}, Errorf(protocol.CodeBadRequest, "topic must be valid UTF-8 of at most 500 bytes")
+		if err := store.CheckText("topic", *req.Topic); err != nil {
+			return store.Room{}, AsError(err)
+		}
+		if len(*req.Topic) > 500 {
+			return store.Room{}, Errorf(protocol.CodeBadRequest, "topic is longer than 500 bytes")
 		}
 		r.Topic = *req.Topic
 	}

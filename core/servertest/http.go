@@ -99,3 +99,12 @@ func Code(err error) string {
 	}
 	return "not a protocol error: " + err.Error()
 }
+
+// WantCode fails the test (without stopping it) unless err carries the
+// protocol error code want ("" for success).
+func WantCode(t testing.TB, what string, err error, want string) {
+	t.Helper()
+	if got := Code(err); got != want {
+		t.Errorf("%s: code %q (%v), want %q", what, got, err, want)
+	}
+}
