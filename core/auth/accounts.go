@@ -100,7 +100,15 @@ func (s *Service) createUser(ctx context.Context, req RegisterRequest, role stri
 				return err
 			}
 			if n == 0 {
-				u.Role = "superadmin"
+				// Concurrent registrations may all count no one: the
+				// claim, in this transaction, lets exactly one of them win.
+				first, err := store.ClaimStep(tx, store.FirstSuperadminStep)
+				if err != nil {
+					return err
+				}
+				if first {
+					u.Role = "superadmin"
+				}
 			}
 		}
 		if err := tx.Create(&u).Error; err != nil {
