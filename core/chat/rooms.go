@@ -177,7 +177,11 @@ func (s *Service) Join(ctx context.Context, id auth.Identity, room string) (int6
 	}
 	st.mu.RLock()
 	_, already := st.members[id.UserID]
+	kind := st.room.Kind
 	st.mu.RUnlock()
+	if !already && kind == store.KindDirect {
+		return 0, errDirectFull
+	}
 	if !already {
 		if err := s.o.Store.AddMember(ctx, store.Member{RoomID: room, UserID: id.UserID, Role: "member", JoinedAt: store.Now()}); err != nil {
 			return 0, err
@@ -193,6 +197,10 @@ func (s *Service) Join(ctx context.Context, id auth.Identity, room string) (int6
 	return s.o.Store.LastSeq(ctx, room)
 }
 
+// errDirectFull refuses a third member of a direct room, on every path that
+// adds members (add, join, role assignment).
+var errDirectFull = Errorf(protocol.CodeBadRequest, "direct rooms cannot take more members")
+
 // AddMember adds user to room (room.invite). Direct rooms never grow, and
 // only people of the room's org can be added.
 func (s *Service) AddMember(ctx context.Context, id auth.Identity, room, user string) (store.User, error) {
@@ -201,7 +209,7 @@ func (s *Service) AddMember(ctx context.Context, id auth.Identity, room, user st
 		return store.User{}, err
 	}
 	if st.room.Kind == store.KindDirect {
-		return store.User{}, Errorf(protocol.CodeBadRequest, "direct rooms cannot take more members")
+		return store.User{}, errDirectFull
 	}
 	u, err := s.resolveUser(ctx, user)
 	if err != nil {
@@ -608,6 +616,13 @@ func (s *Service) SetMemberRole(ctx context.Context, id auth.Identity, room, use
 	if err := s.inScope(u.ID, st.room.SpaceID, st.org, user); err != nil {
 		return err
 	}
+	st.mu.RLock()
+	_, had := st.members[u.ID]
+	kind := st.room.Kind
+	st.mu.RUnlock()
+	if !had && kind == store.KindDirect {
+		return errDirectFull
+	}
 	stored := role
 	if role == authz.RoleRoomadmin {
 		stored = "owner"
@@ -615,9 +630,6 @@ func (s *Service) SetMemberRole(ctx context.Context, id auth.Identity, room, use
 	if err := s.o.Store.SetMember(ctx, store.Member{RoomID: room, UserID: u.ID, Role: stored, JoinedAt: store.Now()}); err != nil {
 		return err
 	}
-	st.mu.RLock()
-	_, had := st.members[u.ID]
-	st.mu.RUnlock()
 	s.setMember(st, u.ID, stored)
 	if !had {
 		s.o.Hub.SubscribeUser(room, u.ID)
