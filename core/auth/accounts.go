@@ -222,7 +222,11 @@ func (s *Service) openSession(ctx context.Context, u store.User, req LoginReques
 	// The User-Agent and address are the client's, not the user's choice:
 	// kept as storable text (valid UTF-8, cut on a rune boundary), never refused.
 	ua, ip := store.CleanText(req.UserAgent, 256), store.CleanText(req.IP, 64)
-	sess := store.Session{ID: uuid.NewString(), UserID: u.ID, DeviceID: d.ID, IP: ip, UserAgent: ua,
+	sid, err := uuid.NewV7()
+	if err != nil {
+		return Tokens{}, fmt.Errorf("session id: %w", err)
+	}
+	sess := store.Session{ID: sid.String(), UserID: u.ID, DeviceID: d.ID, IP: ip, UserAgent: ua,
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now + s.o.RefreshTTL.Milliseconds()}
 	refresh, rt := s.newRefresh(sess, now)
 	err = s.o.Store.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -233,6 +237,9 @@ func (s *Service) openSession(ctx context.Context, u store.User, req LoginReques
 	})
 	if err != nil {
 		return Tokens{}, fmt.Errorf("store session: %w", err)
+	}
+	if err := s.trimSessions(ctx, u.ID); err != nil {
+		s.o.Logger.Error("end sessions over the per-user cap", "user", u.ID, "err", err)
 	}
 	return s.tokens(u, sess, refresh)
 }

@@ -22,6 +22,7 @@ const (
 	RevokeDeactivated     = "deactivated"
 	RevokeRefreshReuse    = "refresh_reuse"
 	RevokeUser            = "user" // the owner ended it from another session
+	RevokeSessionLimit    = "session_limit"
 )
 
 // OnRevoke registers fn to be called with every batch of revoked sessions:
@@ -167,6 +168,29 @@ func (s *Service) RevokeUserSessions(ctx context.Context, user, keep, reason str
 		}
 		return q
 	})
+}
+
+// trimSessions ends user's least recently used active sessions beyond
+// MaxSessions. Every login calls it after its session committed, and the
+// order (last seen, then id: session ids are UUIDv7, so creation order on
+// a node) is total, so concurrent logins agree and the last one to finish
+// leaves at most MaxSessions.
+func (s *Service) trimSessions(ctx context.Context, user string) error {
+	if s.o.MaxSessions <= 0 {
+		return nil
+	}
+	var ids []string
+	err := s.o.Store.DB.WithContext(ctx).Model(&store.Session{}).
+		Where("user_id = ? AND revoked_at = 0 AND expires_at > ?", user, s.o.Now().UnixMilli()).
+		Order("last_seen_at DESC").Order("id DESC").Pluck("id", &ids).Error
+	if err != nil {
+		return fmt.Errorf("list sessions of %s: %w", user, err)
+	}
+	if len(ids) <= s.o.MaxSessions {
+		return nil
+	}
+	_, err = s.revokeSessions(ctx, RevokeSessionLimit, func(q *gorm.DB) *gorm.DB { return q.Where("id IN ?", ids[s.o.MaxSessions:]) })
+	return err
 }
 
 // SessionView is a session as its owner or an admin sees it.

@@ -93,6 +93,11 @@ type Options struct {
 	// MessageLimit limits sends and mutations per user, over WebSocket and
 	// REST together (nil: none).
 	MessageLimit *ratelimit.Limiter
+	// ActionLimit limits the other room actions that write and broadcast
+	// (joins, leaves, read receipts) per user; RoomLimit limits room
+	// creation per user (nil: none).
+	ActionLimit *ratelimit.Limiter
+	RoomLimit   *ratelimit.Limiter
 }
 
 // Service implements room actions.
@@ -608,6 +613,14 @@ func (s *Service) Mutate(ctx context.Context, id auth.Identity, req MutateReques
 func (s *Service) allowMessage(id auth.Identity) error {
 	if ok, wait := s.o.MessageLimit.Allow(id.UserID); !ok {
 		return RateLimited(wait, "you are sending faster than %s", s.o.MessageLimit.Rate())
+	}
+	return nil
+}
+
+// allowAction applies the per-user rate of joins, leaves and read receipts.
+func (s *Service) allowAction(id auth.Identity, what string) error {
+	if ok, wait := s.o.ActionLimit.Allow(id.UserID); !ok {
+		return RateLimited(wait, "too many joins, leaves and read receipts (limit %s); this %s was not done", s.o.ActionLimit.Rate(), what)
 	}
 	return nil
 }

@@ -106,6 +106,9 @@ func (s *Service) CreateRoom(ctx context.Context, id auth.Identity, req CreateRo
 	for _, u := range others {
 		members = append(members, store.Member{RoomID: r.ID, UserID: u, Role: "member", JoinedAt: now})
 	}
+	if ok, wait := s.o.RoomLimit.Allow(id.UserID); !ok {
+		return store.Room{}, false, RateLimited(wait, "you are creating rooms faster than %s", s.o.RoomLimit.Rate())
+	}
 	if err := s.o.Store.CreateRoom(ctx, &r, members); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return r, false, nil
@@ -183,6 +186,9 @@ func (s *Service) Join(ctx context.Context, id auth.Identity, room string) (int6
 		return 0, errDirectFull
 	}
 	if !already {
+		if err := s.allowAction(id, "join"); err != nil {
+			return 0, err
+		}
 		if err := s.o.Store.AddMember(ctx, store.Member{RoomID: room, UserID: id.UserID, Role: "member", JoinedAt: store.Now()}); err != nil {
 			return 0, err
 		}
@@ -252,6 +258,11 @@ func (s *Service) RemoveMember(ctx context.Context, id auth.Identity, room, user
 	st.mu.RUnlock()
 	if !target {
 		return Errorf(protocol.CodeNotFound, "user %q is not a member", user)
+	}
+	if act == authz.OpRoomLeave {
+		if err := s.allowAction(id, "leave"); err != nil {
+			return err
+		}
 	}
 	if _, err := s.o.Store.RemoveMember(ctx, room, user); err != nil {
 		return err
@@ -380,6 +391,9 @@ func (s *Service) Read(ctx context.Context, id auth.Identity, room string, seq i
 	}
 	if seq < 1 || seq > last {
 		return Errorf(protocol.CodeBadRequest, "seq %d is outside the room's 1..%d", seq, last)
+	}
+	if err := s.allowAction(id, "read receipt"); err != nil {
+		return err
 	}
 	if err := s.o.Store.MarkRead(ctx, room, id.UserID, seq); err != nil {
 		return err
