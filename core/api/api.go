@@ -94,6 +94,10 @@ func (a *API) Register(r fiber.Router) {
 	a.sys(r, "PATCH", "/v1/devices/:id", authz.OpSelfManage, a.updateDevice)
 	a.sys(r, "DELETE", "/v1/devices/:id", authz.OpSelfManage, a.revokeDevice)
 
+	a.sys(r, "GET", "/v1/me/blocks", authz.OpSelfRead, a.listBlocks)
+	a.sys(r, "PUT", "/v1/me/blocks/:user", authz.OpSelfManage, a.block)
+	a.sys(r, "DELETE", "/v1/me/blocks/:user", authz.OpSelfManage, a.unblock)
+
 	a.sys(r, "GET", "/v1/users", authz.OpUserRead, a.listUsers)
 	a.sys(r, "GET", "/v1/users/:id", authz.OpUserRead, a.getUser)
 
@@ -321,6 +325,39 @@ func (a *API) me(c *fiber.Ctx) error {
 		return a.Error(c, err)
 	}
 	return c.JSON(a.view(u, true))
+}
+
+// blockView is the public shape of a block: user is a user id or "*".
+type blockView struct {
+	User      string `json:"user"`
+	CreatedAt int64  `json:"created_at"`
+}
+
+func (a *API) listBlocks(c *fiber.Ctx) error {
+	bs, err := a.o.Chat.Blocks(c.UserContext(), identity(c))
+	if err != nil {
+		return a.Error(c, err)
+	}
+	out := make([]blockView, len(bs))
+	for i, b := range bs {
+		out[i] = blockView{b.Blocked, b.CreatedAt}
+	}
+	return c.JSON(fiber.Map{"blocks": out})
+}
+
+func (a *API) block(c *fiber.Ctx) error {
+	b, err := a.o.Chat.Block(c.UserContext(), identity(c), c.Params("user"))
+	if err != nil {
+		return a.Error(c, err)
+	}
+	return c.JSON(blockView{b.Blocked, b.CreatedAt})
+}
+
+func (a *API) unblock(c *fiber.Ctx) error {
+	if err := a.o.Chat.Unblock(c.UserContext(), identity(c), c.Params("user")); err != nil {
+		return a.Error(c, err)
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (a *API) listUsers(c *fiber.Ctx) error {

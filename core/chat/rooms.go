@@ -74,6 +74,7 @@ func (s *Service) CreateRoom(ctx context.Context, id auth.Identity, req CreateRo
 	// Resolve members (ids or usernames), dropping the creator and repeats.
 	seen := map[string]bool{id.UserID: true}
 	var others []string
+	refs := map[string]string{}
 	for _, m := range req.Members {
 		u, err := s.resolveUser(ctx, m)
 		if err != nil {
@@ -85,7 +86,11 @@ func (s *Service) CreateRoom(ctx context.Context, id auth.Identity, req CreateRo
 			}
 			seen[u.ID] = true
 			others = append(others, u.ID)
+			refs[u.ID] = m
 		}
+	}
+	if err := s.checkAdds(ctx, id.UserID, others, refs); err != nil {
+		return store.Room{}, false, err
 	}
 	now := store.Now()
 	r := store.Room{ID: uuid.NewString(), SpaceID: req.Space, Name: req.Name, Kind: req.Kind, Topic: req.Topic,
@@ -228,6 +233,9 @@ func (s *Service) AddMember(ctx context.Context, id auth.Identity, room, user st
 	_, had := st.members[u.ID]
 	st.mu.RUnlock()
 	if !had {
+		if err := s.checkAdds(ctx, id.UserID, []string{u.ID}, map[string]string{u.ID: user}); err != nil {
+			return store.User{}, err
+		}
 		if err := s.o.Store.AddMember(ctx, store.Member{RoomID: room, UserID: u.ID, Role: "member", JoinedAt: store.Now()}); err != nil {
 			return store.User{}, err
 		}
@@ -636,6 +644,11 @@ func (s *Service) SetMemberRole(ctx context.Context, id auth.Identity, room, use
 	st.mu.RUnlock()
 	if !had && kind == store.KindDirect {
 		return errDirectFull
+	}
+	if !had {
+		if err := s.checkAdds(ctx, id.UserID, []string{u.ID}, map[string]string{u.ID: user}); err != nil {
+			return err
+		}
 	}
 	stored := role
 	if role == authz.RoleRoomadmin {

@@ -199,6 +199,9 @@ var migrations = []migration{
 		// Policy rules, plus the ABAC attributes of users and rooms.
 		return tx.AutoMigrate(&AuthzRule{}, &User{}, &Room{})
 	}},
+	{"0007_blocks", func(tx *gorm.DB, _ string) error {
+		return tx.AutoMigrate(&Block{})
+	}},
 }
 
 // The org and space every installation starts with.
