@@ -16,10 +16,14 @@ import (
 // Config is everything `unhidra serve` takes. Every flag has an env twin
 // (UNHIDRA_ + upper-case name with '-' → '_'); flags win over env.
 type Config struct {
-	Addr           string
-	DataDir        string
-	DatabaseURL    string
-	Plugins        string
+	Addr        string
+	DataDir     string
+	DatabaseURL string
+	Plugins     string
+	// PluginsNamed is true when Plugins was given (--plugins or
+	// UNHIDRA_PLUGINS) rather than defaulted: a missing file is then an
+	// error, while a missing default file means no plugins.
+	PluginsNamed   bool
 	AllowedOrigins []string
 	// TrustedProxies are addresses/CIDRs of reverse proxies whose
 	// X-Forwarded-For is believed (for lockout and rate limits).
@@ -182,6 +186,8 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	c.PluginsNamed = getenv("UNHIDRA_PLUGINS") != ""
+	fs.Visit(func(f *flag.Flag) { c.PluginsNamed = c.PluginsNamed || f.Name == "plugins" })
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}

@@ -110,7 +110,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	ph := pluginhost.New(pluginhost.Options{Path: cfg.Plugins, Store: st, Metrics: m, Logger: log, Authorizer: pluginAuthz{az},
-		Builtins: cfg.Builtins, Reattach: reattach, Executable: cfg.PluginExecutable, MissingOK: cfg.Plugins == DefaultConfig().Plugins,
+		Builtins: cfg.Builtins, Reattach: reattach, Executable: cfg.PluginExecutable, MissingOK: cfg.Plugins == DefaultConfig().Plugins && !cfg.PluginsNamed,
 		WASMCacheDir: filepath.Join(cfg.DataDir, "wasm-cache")})
 	au, err := auth.New(ctx, auth.Options{Store: st, DataDir: cfg.DataDir, KeysDir: cfg.KeysDir, Alg: cfg.JWTAlg,
 		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, Registration: cfg.Registration,
