@@ -434,10 +434,7 @@ func (a *API) getSpace(c *fiber.Ctx) error {
 }
 
 func (a *API) createSpace(c *fiber.Ctx) error {
-	var req struct {
-		Name string `json:"name"`
-		Org  string `json:"org"`
-	}
+	var req spaceBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -533,9 +530,7 @@ func (a *API) updateRoom(c *fiber.Ctx) error {
 }
 
 func (a *API) setMemberRole(c *fiber.Ctx) error {
-	var req struct {
-		Role string `json:"role"`
-	}
+	var req roleBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -580,9 +575,7 @@ func (a *API) listMembers(c *fiber.Ctx) error {
 }
 
 func (a *API) addMember(c *fiber.Ctx) error {
-	var req struct {
-		User string `json:"user"`
-	}
+	var req userRefBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -634,12 +627,7 @@ func (a *API) writeCtx(c *fiber.Ctx) (context.Context, context.CancelFunc) {
 }
 
 func (a *API) postMessage(c *fiber.Ctx) error {
-	var req struct {
-		Text   string          `json:"text"`
-		Thread string          `json:"thread"`
-		Meta   json.RawMessage `json:"meta"`
-		Ref    string          `json:"ref"`
-	}
+	var req messageBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -660,9 +648,7 @@ func (a *API) postMessage(c *fiber.Ctx) error {
 }
 
 func (a *API) editMessage(c *fiber.Ctx) error {
-	var req struct {
-		Text string `json:"text"`
-	}
+	var req textBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
