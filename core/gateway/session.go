@@ -42,6 +42,7 @@ type session struct {
 	spare      [][]byte
 	bytes      int
 	closing    bool     // no more frames accepted; final frames queued
+	slow       bool     // closed as a slow consumer: the reader stops too
 	final      [][]byte // goodbye + close frame, written after the queue
 	dead       bool     // writer must stop without writing
 	writing    bool     // a writer goroutine is running
@@ -82,7 +83,7 @@ func (s *session) attach(conn *websocket.Conn) {
 
 // pingTick pings every PingInterval from a timer rather than a goroutine.
 func (s *session) pingTick() {
-	s.control(websocket.PingMessage, nil)
+	s.Enqueue(hub.AppendFrame(nil, websocket.PingMessage, nil))
 	s.mu.Lock()
 	if !s.dead && !s.closing {
 		s.ping.Reset(s.g.o.PingInterval)
@@ -94,8 +95,9 @@ func (s *session) pingTick() {
 func (s *session) SessionID() uint64 { return s.id }
 func (s *session) UserID() string    { return s.ident.UserID }
 
-// Enqueue queues a complete frame. It never blocks; a session whose queue is
-// over its bounds becomes a slow consumer and is closed.
+// Enqueue queues a complete frame — data or control (pings, pongs). It never
+// blocks; a session whose queue is over its bounds becomes a slow consumer
+// and is closed.
 func (s *session) Enqueue(frame []byte) bool {
 	s.mu.Lock()
 	if s.closing || s.dead {
@@ -181,7 +183,8 @@ func (s *session) shutdownDropping(reason string, code int) {
 		s.mu.Unlock()
 		return
 	}
-	s.closing = true
+	s.closing, s.slow = true, true
+	clear(s.queue) // the backing array outlives this; the frames need not
 	s.queue, s.bytes = s.queue[:0], 0
 	s.final = [][]byte{goodbyeFrame(reason, 0), closeFrame(code, reason)}
 	s.kickLocked()
@@ -224,18 +227,15 @@ func (s *session) isClosing() bool {
 	return s.closing || s.dead
 }
 
-// control queues a control frame (pong) ahead of nothing in particular; it
-// is still written in order by the single writer.
-func (s *session) control(opcode byte, payload []byte) {
+// slowConsumer reports whether the session was closed as a slow consumer.
+func (s *session) slowConsumer() bool {
 	s.mu.Lock()
-	if s.closing || s.dead {
-		s.mu.Unlock()
-		return
-	}
-	s.queue = append(s.queue, hub.AppendFrame(nil, opcode, payload))
-	s.kickLocked()
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	return s.slow
 }
+
+// errSlowConsumer ends the reader of a session closed as a slow consumer.
+var errSlowConsumer = errors.New("session closed as a slow consumer")
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
@@ -323,9 +323,14 @@ func (s *session) readLoop(ctx context.Context) {
 	s.lastExtend = time.Time{}
 	s.extendDeadline()
 	c.SetPongHandler(func(string) error { s.extendDeadline(); return nil })
+	// Pongs go through the same bounded queue as everything else, so a
+	// client that pings without reading becomes a slow consumer. From then
+	// on nothing more is read: its pings back up on its side, not here.
 	c.SetPingHandler(func(data string) error {
 		s.extendDeadline()
-		s.control(websocket.PongMessage, []byte(data))
+		if !s.Enqueue(hub.AppendFrame(nil, websocket.PongMessage, []byte(data))) && s.slowConsumer() {
+			return errSlowConsumer
+		}
 		return nil
 	})
 	c.SetCloseHandler(func(code int, text string) error {
@@ -343,6 +348,9 @@ func (s *session) readLoop(ctx context.Context) {
 			return
 		}
 		if s.isClosing() {
+			if s.slowConsumer() {
+				return
+			}
 			// After goodbye only the client's close matters; frames that
 			// cross it are dropped, and the closing deadline stays put.
 			continue
