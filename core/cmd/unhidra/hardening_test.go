@@ -3,7 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io"
+	"net"
 	"net/http"
+	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,4 +115,236 @@ func TestPingFloodIsBounded(t *testing.T) {
 		t.Fatalf("send after the flood: %v", err)
 	}
 	t.Logf("server RSS %d MB before the flood, peak %d MB", base>>20, peak>>20)
+}
+
+// flood opens n idle TCP connections to the server from the local address
+// src (127.0.0.x), sending nothing. Connections the kernel accepted before
+// the server did count too: that is what a flood looks like.
+func flood(t *testing.T, ctx context.Context, base, src string, n int) []net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	addr := strings.TrimPrefix(base, "http://")
+	conns := make([]net.Conn, 0, n)
+	for i := 0; i < n; i++ {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			t.Fatalf("flood connection %d from %s: %v", i, src, err)
+		}
+		conns = append(conns, c)
+	}
+	t.Cleanup(func() { closeAll(conns) })
+	return conns
+}
+
+func closeAll(conns []net.Conn) {
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
+// waitLog waits until the server logs a line containing s; it fails the
+// test when the server exits first or ctx ends.
+func (p *proc) waitLog(t *testing.T, ctx context.Context, s string) string {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, l := range p.logs() {
+			if strings.Contains(l, s) {
+				return l
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-p.done:
+			t.Fatalf("the server exited (%v) before logging %q; its log:\n%s", p.cmd.ProcessState, s, strings.Join(p.logs(), "\n"))
+		case <-ctx.Done():
+			t.Fatalf("the server did not log %q; its log:\n%s", s, strings.Join(p.logs(), "\n"))
+		}
+	}
+}
+
+// waitHealthy polls /healthz until it answers 200 (the accept loop may be
+// in a backoff of up to a second).
+func (p *proc) waitHealthy(t *testing.T, ctx context.Context) {
+	t.Helper()
+	cl := &http.Client{Timeout: 5 * time.Second}
+	for {
+		p.alive(t)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.base+"/healthz", nil)
+		resp, err := cl.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("/healthz never answered 200 after the flood: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// TestTCPFloodFileLimit is issue 12: idle TCP connections, no login needed,
+// used to exhaust the server's file limit; fasthttp's accept loop returned
+// on "accept4: too many open files" and the process exited. The server runs
+// here with a file limit of 256 and no connection caps, so that 400
+// connections exhaust it: accept errors must back off and retry, a session
+// it already holds must keep working, and once the flood ends it serves new
+// clients again.
+func TestTCPFloodFileLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	// No caps and a long header timeout: the descriptors stay exhausted
+	// until the test closes the flood.
+	p := startProcWith(t, bin, procOptions{NoFile: 256}, "--data", t.TempDir(),
+		"--max-conns", "0", "--max-conns-per-ip", "0", "--header-timeout", "10m")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	alice := p.account(t, ctx, "alice")
+	calm, err := client.Dial(ctx, alice.WSURL(), client.Options{Token: alice.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer calm.Close()
+
+	conns := append(flood(t, ctx, p.base, "127.0.0.2", 200), flood(t, ctx, p.base, "127.0.0.3", 200)...)
+	p.waitLog(t, ctx, "accept failed; retrying")
+	if err := calm.Ping(ctx); err != nil {
+		t.Fatalf("the session held before the flood failed during it: %v", err)
+	}
+	p.alive(t)
+
+	closeAll(conns)
+	p.waitHealthy(t, ctx)
+	if n := p.metric(t, "unhidra_tcp_accept_retries_total"); n < 1 {
+		t.Fatalf("unhidra_tcp_accept_retries_total = %v, want ≥ 1", n)
+	}
+	bob := p.account(t, ctx, "bob")
+	room, err := bob.CreateRoom(ctx, "after", "private")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(ctx, bob.WSURL(), client.Options{Token: bob.Token})
+	if err != nil {
+		t.Fatalf("new session after the flood: %v", err)
+	}
+	defer c.Close()
+	if _, err := c.Send(ctx, room.ID, "still here"); err != nil {
+		t.Fatalf("send after the flood: %v", err)
+	}
+	if _, err := calm.Send(ctx, mustRoom(t, ctx, alice), "and me"); err != nil {
+		t.Fatalf("the session held through the flood: %v", err)
+	}
+}
+
+func mustRoom(t *testing.T, ctx context.Context, api *client.API) string {
+	t.Helper()
+	r, err := api.CreateRoom(ctx, "r", "private")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.ID
+}
+
+// floodResult is how a flood connection ended: with a response (a 408 for
+// an admitted connection that sent nothing) or with none (shed at accept).
+type floodResult struct {
+	status string // the response's status line, "" when none came
+	err    error
+}
+
+// awaitClose reads every connection until the server closes it.
+func awaitClose(ctx context.Context, conns []net.Conn) []floodResult {
+	out := make([]floodResult, len(conns))
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			deadline, _ := ctx.Deadline()
+			_ = c.SetReadDeadline(deadline)
+			b, err := io.ReadAll(c)
+			if errors.Is(err, syscall.ECONNRESET) {
+				err = nil // shed connections may be reset rather than closed
+			}
+			status, _, _ := strings.Cut(string(b), "\r\n")
+			out[i] = floodResult{status: status, err: err}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// TestTCPFloodCaps: connections over --max-conns-per-ip and --max-conns are
+// shed at accept and counted, admitted ones that send no request are
+// closed after --header-timeout with a 408 (logged below error, not counted
+// as internal), the session held before the flood keeps working, and new
+// clients are served once the flood ends.
+func TestTCPFloodCaps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	p := startProc(t, bin, "--data", t.TempDir(), "--max-conns", "200", "--max-conns-per-ip", "100", "--header-timeout", "2s")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	alice := p.account(t, ctx, "alice")
+	room := mustRoom(t, ctx, alice)
+	calm, err := client.Dial(ctx, alice.WSURL(), client.Options{Token: alice.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer calm.Close()
+
+	// 150 from .2: 100 admitted, 50 over the per-address cap; 150 from .3:
+	// admitted until the global cap, the rest over it.
+	conns := append(flood(t, ctx, p.base, "127.0.0.2", 150), flood(t, ctx, p.base, "127.0.0.3", 150)...)
+	if _, err := calm.Send(ctx, room, "during the flood"); err != nil {
+		t.Fatalf("the session held before the flood failed during it: %v", err)
+	}
+	timedOut, shed := 0, 0
+	for i, r := range awaitClose(ctx, conns) {
+		switch {
+		case r.err != nil:
+			t.Fatalf("flood connection %d: %v", i, r.err)
+		case r.status == "":
+			shed++
+		case strings.HasPrefix(r.status, "HTTP/1.1 408"):
+			timedOut++
+		default:
+			t.Fatalf("flood connection %d got %q", i, r.status)
+		}
+	}
+	t.Logf("%d flood connections timed out with 408, %d shed", timedOut, shed)
+	p.waitHealthy(t, ctx)
+	perIP := p.metric(t, `unhidra_tcp_shed_total{reason="max_conns_per_ip"}`)
+	global := p.metric(t, `unhidra_tcp_shed_total{reason="max_conns"}`)
+	if perIP < 50 || global < 1 || timedOut < 100 {
+		t.Fatalf("shed per address %v (want ≥ 50), over the global cap %v (want ≥ 1), timed out %d (want ≥ 100)", perIP, global, timedOut)
+	}
+	if n := p.metric(t, `unhidra_errors_total{code="internal"}`); n != 0 {
+		t.Fatalf(`unhidra_errors_total{code="internal"} = %v after header timeouts, want 0`, n)
+	}
+	if n := p.metric(t, `unhidra_errors_total{code="bad_request"}`); n < float64(timedOut) {
+		t.Fatalf(`unhidra_errors_total{code="bad_request"} = %v, want ≥ %d (one per timed-out request)`, n, timedOut)
+	}
+	for _, l := range p.logs() {
+		if strings.Contains(l, "level=ERROR") {
+			t.Fatalf("the server logged an error for a client's timeout: %s", l)
+		}
+	}
+	p.waitLog(t, ctx, `msg="connections shed"`)
+	if _, err := calm.Send(ctx, room, "after the flood"); err != nil {
+		t.Fatalf("the session held through the flood: %v", err)
+	}
+	c, err := client.Dial(ctx, alice.WSURL(), client.Options{Token: alice.Token})
+	if err != nil {
+		t.Fatalf("new session after the flood: %v", err)
+	}
+	c.Close()
 }
