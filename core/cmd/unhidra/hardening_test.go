@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/fasthttp/websocket"
 
+	"github.com/unhidra/unhidra/core/servertest"
 	"github.com/unhidra/unhidra/sdk/client"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
@@ -347,4 +350,49 @@ func TestTCPFloodCaps(t *testing.T) {
 		t.Fatalf("new session after the flood: %v", err)
 	}
 	c.Close()
+}
+
+// TestPlainHTTPOnTLSPort: plain HTTP sent to the TLS port used to get the
+// connection closed without a word; it gets a 400 that says to use https.
+func TestPlainHTTPOnTLSPort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	cert, key, ctls := servertest.SelfSigned(t)
+	p := startProc(t, bin, "--data", t.TempDir(), "--tls-cert", cert, "--tls-key", key)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	addr := strings.TrimPrefix(p.base, "https://")
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	deadline, _ := ctx.Deadline()
+	_ = c.SetDeadline(deadline)
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: "+addr+"\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("plain HTTP to the TLS port got no HTTP answer: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var e protocol.ErrorBody
+	if resp.StatusCode != http.StatusBadRequest || json.Unmarshal(body, &e) != nil || e.Code != protocol.CodeBadRequest || !strings.Contains(e.Message, "https://") {
+		t.Fatalf("plain HTTP to the TLS port: %s %s, want 400 bad_request saying to use https://", resp.Status, body)
+	}
+	// HTTPS on the same port still works.
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: ctls}}
+	r2, err := hc.Get(p.base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Body.Close()
+	if r2.StatusCode != http.StatusOK {
+		t.Fatalf("https /healthz: %s", r2.Status)
+	}
 }
