@@ -71,9 +71,10 @@ func newLimits(cfg Config, log *slog.Logger) limits {
 			"never run a reachable server like this.")
 		return limits{}
 	}
+	// Per-address limits count an IPv6 client by its /64 (clientip.Key).
 	return limits{
-		api: api.Limits{Login: ratelimit.New(cfg.RateLogin), Register: ratelimit.New(cfg.RateRegister),
-			IP: ratelimit.New(cfg.RateIP)},
+		api: api.Limits{Login: ratelimit.New(cfg.RateLogin).KeyedBy(clientip.Key), Register: ratelimit.New(cfg.RateRegister).KeyedBy(clientip.Key),
+			IP: ratelimit.New(cfg.RateIP).KeyedBy(clientip.Key)},
 		messages: ratelimit.New(cfg.RateUserMessages),
 		frames:   cfg.RateFrames,
 	}

@@ -396,3 +396,65 @@ func TestPlainHTTPOnTLSPort(t *testing.T) {
 		t.Fatalf("https /healthz: %s", r2.Status)
 	}
 }
+
+// loginFrom posts a login as if from client address ip (the test is the
+// server's trusted proxy) and returns the HTTP status.
+func loginFrom(t *testing.T, ctx context.Context, base, ip, user, password string) int {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"username": user, "password": password})
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/auth/login", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", ip)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("login from %s: %v", ip, err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestIPv6ClientsLimitedBy64 is issue 12 (9): per-address limits used to
+// count every IPv6 address apart, so one host with a /64 had 2^64 budgets.
+// Rate limits and the failed-login throttle now count an IPv6 client by
+// its /64. (Clients are named by X-Forwarded-For from a trusted proxy,
+// since the test cannot own many IPv6 source addresses.)
+func TestIPv6ClientsLimitedBy64(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	p := startProc(t, bin, "--data", t.TempDir(), "--rate-limits", "on", "--trusted-proxies", "127.0.0.1",
+		"--rate-login", "2/h", "--lockout-ip-threshold", "2", "--lockout-threshold", "100")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := (&client.API{Base: p.base}).Register(ctx, "v6", "password-v6", ""); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []struct {
+		ip   string
+		want int
+	}{
+		{"2001:db8:1:2::1", http.StatusOK},
+		{"2001:db8:1:2::2", http.StatusOK},
+		{"2001:db8:1:2:ffff::3", http.StatusTooManyRequests}, // third login from the same /64
+		{"2001:db8:1:3::1", http.StatusOK},                   // another /64
+	} {
+		if got := loginFrom(t, ctx, p.base, c.ip, "v6", "password-v6"); got != c.want {
+			t.Fatalf("login %d from %s: %d, want %d", i, c.ip, got, c.want)
+		}
+	}
+	// Failed logins from one /64 throttle the whole /64 (the second one
+	// reaches --lockout-ip-threshold 2), and only it.
+	for i, c := range []struct {
+		ip   string
+		want int
+	}{
+		{"2001:db8:9:9::1", http.StatusUnauthorized},
+		{"2001:db8:9:9::2", http.StatusTooManyRequests},
+		{"2001:db8:9:a::1", http.StatusUnauthorized},
+	} {
+		if got := loginFrom(t, ctx, p.base, c.ip, "v6", "wrong password"); got != c.want {
+			t.Fatalf("failed login %d from %s: %d, want %d", i, c.ip, got, c.want)
+		}
+	}
+}
