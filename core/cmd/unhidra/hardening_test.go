@@ -458,3 +458,37 @@ func TestIPv6ClientsLimitedBy64(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestTimeoutIsNotAnError is issue 12 (9): a client that does not
+// finish its request in time used to be logged at ERROR and counted as
+// internal in unhidra_errors_total, a false alarm. It is the client's
+// doing: 408 bad_request, no error log, not internal.
+func TestRequestTimeoutIsNotAnError(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildBinary(t)
+	p := startProc(t, bin, "--data", t.TempDir(), "--header-timeout", "1s")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := flood(t, ctx, p.base, "127.0.0.1", 1)[0]
+	// Half a request, then silence.
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	r := awaitClose(ctx, []net.Conn{c})[0]
+	if r.err != nil || !strings.HasPrefix(r.status, "HTTP/1.1 408") {
+		t.Fatalf("an unfinished request got %q (%v), want 408", r.status, r.err)
+	}
+	if n := p.metric(t, `unhidra_errors_total{code="internal"}`); n != 0 {
+		t.Fatalf(`unhidra_errors_total{code="internal"} = %v after a request timeout, want 0`, n)
+	}
+	if n := p.metric(t, `unhidra_errors_total{code="bad_request"}`); n != 1 {
+		t.Fatalf(`unhidra_errors_total{code="bad_request"} = %v after a request timeout, want 1`, n)
+	}
+	for _, l := range p.logs() {
+		if strings.Contains(l, "level=ERROR") {
+			t.Fatalf("the server logged an error for a client's timeout: %s", l)
+		}
+	}
+}
