@@ -41,6 +41,8 @@ type session struct {
 	queue      [][]byte
 	spare      [][]byte
 	bytes      int
+	pongAt     int      // index in queue of the pong not yet taken by the writer, or -1
+	owed       int      // pongs replaced by a newer one since the writer last took the queue
 	closing    bool     // no more frames accepted; final frames queued
 	slow       bool     // closed as a slow consumer: the reader stops too
 	final      [][]byte // goodbye + close frame, written after the queue
@@ -62,7 +64,7 @@ const (
 )
 
 func newSession(g *Gateway, id auth.Identity, sid uint64) *session {
-	return &session{g: g, ident: id, id: sid,
+	return &session{g: g, ident: id, id: sid, pongAt: -1,
 		writerDone: make(chan struct{})}
 }
 
@@ -98,13 +100,32 @@ func (s *session) UserID() string    { return s.ident.UserID }
 // Enqueue queues a complete frame — data or control (pings, pongs). It never
 // blocks; a session whose queue is over its bounds becomes a slow consumer
 // and is closed.
-func (s *session) Enqueue(frame []byte) bool {
+func (s *session) Enqueue(frame []byte) bool { return s.enqueue(frame, false) }
+
+// pong queues the answer to a client's ping. Only the latest ping needs one
+// (RFC 6455 §5.5.3), so a newer pong replaces one the writer has not taken
+// yet; the replaced one still counts against the frame bound, so a client
+// that pings without reading becomes a slow consumer as fast as one that
+// is sent more than it reads, while it costs one frame of memory.
+func (s *session) pong(payload []byte) bool {
+	return s.enqueue(hub.AppendFrame(nil, websocket.PongMessage, payload), true)
+}
+
+func (s *session) enqueue(frame []byte, pong bool) bool {
 	s.mu.Lock()
 	if s.closing || s.dead {
 		s.mu.Unlock()
 		return false
 	}
-	if len(s.queue) >= s.g.o.QueueFrames || s.bytes+len(frame) > s.g.o.QueueBytes {
+	// frames is what the session owes the client with this frame, added
+	// is how many bytes the queue grows by.
+	replace := pong && s.pongAt >= 0
+	frames, added := len(s.queue)+s.owed+1, len(frame)
+	if replace {
+		s.owed++
+		frames, added = len(s.queue)+s.owed, len(frame)-len(s.queue[s.pongAt])
+	}
+	if frames > s.g.o.QueueFrames || s.bytes+added > s.g.o.QueueBytes {
 		s.mu.Unlock()
 		if m := s.g.o.Metrics; m != nil {
 			m.QueueDrops.Inc()
@@ -114,8 +135,16 @@ func (s *session) Enqueue(frame []byte) bool {
 		s.shutdownDropping(protocol.ReasonSlowConsumer, websocket.ClosePolicyViolation)
 		return false
 	}
+	s.bytes += added
+	if replace {
+		s.queue[s.pongAt] = frame
+		s.mu.Unlock()
+		return true
+	}
+	if pong {
+		s.pongAt = len(s.queue)
+	}
 	s.queue = append(s.queue, frame)
-	s.bytes += len(frame)
 	s.kickLocked()
 	s.mu.Unlock()
 	return true
@@ -185,7 +214,7 @@ func (s *session) shutdownDropping(reason string, code int) {
 	}
 	s.closing, s.slow = true, true
 	clear(s.queue) // the backing array outlives this; the frames need not
-	s.queue, s.bytes = s.queue[:0], 0
+	s.queue, s.bytes, s.pongAt, s.owed = s.queue[:0], 0, -1, 0
 	s.final = [][]byte{goodbyeFrame(reason, 0), closeFrame(code, reason)}
 	s.kickLocked()
 	s.mu.Unlock()
@@ -260,7 +289,7 @@ func (s *session) flush() {
 			return
 		}
 		s.queue, s.spare = s.spare[:0], batch
-		s.bytes = 0
+		s.bytes, s.pongAt, s.owed = 0, -1, 0
 		s.mu.Unlock()
 
 		bp := bufPool.Get().(*[]byte)
@@ -323,12 +352,13 @@ func (s *session) readLoop(ctx context.Context) {
 	s.lastExtend = time.Time{}
 	s.extendDeadline()
 	c.SetPongHandler(func(string) error { s.extendDeadline(); return nil })
-	// Pongs go through the same bounded queue as everything else, so a
-	// client that pings without reading becomes a slow consumer. From then
-	// on nothing more is read: its pings back up on its side, not here.
+	// Pongs go through the same bounded queue as everything else (see
+	// pong), so a client that pings without reading becomes a slow
+	// consumer. From then on nothing more is read: its pings back up on its
+	// side, not here.
 	c.SetPingHandler(func(data string) error {
 		s.extendDeadline()
-		if !s.Enqueue(hub.AppendFrame(nil, websocket.PongMessage, []byte(data))) && s.slowConsumer() {
+		if !s.pong([]byte(data)) && s.slowConsumer() {
 			return errSlowConsumer
 		}
 		return nil
