@@ -88,7 +88,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.SoakFlood, "soak-flood", 1000, "soak: signed-in sessions that flood pings and never read")
 	fs.IntVar(&o.SoakChat, "soak-chat", 100, "soak: well-behaved sessions chatting in rooms of 10 (at most -users)")
 	fs.Float64Var(&o.SoakRate, "soak-rate", 1, "soak: messages/s each chat session sends")
-	fs.IntVar(&o.SoakRSSMB, "soak-rss-mb", 2048, "soak: the server RSS bound in MB the run is checked against")
+	fs.IntVar(&o.SoakRSSMB, "soak-rss-mb", 1536, "soak: the server RSS bound in MB the run is checked against")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -369,18 +369,19 @@ func (t *target) soak(ctx context.Context, o options, m metrics) error {
 			return fmt.Errorf("soak: the server exited after %s", time.Since(t0).Round(time.Second))
 		}
 		peak.RSS = max(peak.RSS, srv.RSS)
-		is := sumSoak(t.statsOf(idle))
-		fs := sumSoak(t.statsOf([]*workerProc{flood}))
+		ir, fr := t.statsOf(idle), t.statsOf([]*workerProc{flood})
+		is, fs := sumSoak(ir), sumSoak(fr)
 		if time.Since(t0) > 30*time.Second && running { // after the ramp-up
 			if idleMin < 0 || is.IdleOpen < idleMin {
 				idleMin = is.IdleOpen
 			}
 		}
 		idleMax = max(idleMax, is.IdleOpen)
-		logf("%s soak %s: RSS %.0f MB (peak %.0f), CPU %.0f%%; idle open %d (dialed %d, 408 %d, shed %d, dial errors %d); flood open %d (sessions %d, closed by server %d, refused %d)",
+		logf("%s soak %s: RSS %.0f MB (peak %.0f), CPU %.0f%%; idle open %d (dialed %d, 408 %d, shed %d, dial errors %d); flood open %d (sessions %d, closed by server %d, refused %d) %s",
 			t.name, time.Since(t0).Round(time.Second), float64(srv.RSS)/(1<<20), float64(peak.RSS)/(1<<20),
 			100*float64(srv.CPUMicros-s0.CPUMicros)/1e6/time.Since(t0).Seconds(),
-			is.IdleOpen, is.IdleDials, is.IdleTimedOut, is.IdleShed, is.DialErrors, fs.FloodOpen, fs.FloodDials, fs.FloodClosed, fs.FloodRefused)
+			is.IdleOpen, is.IdleDials, is.IdleTimedOut, is.IdleShed, is.DialErrors, fs.FloodOpen, fs.FloodDials, fs.FloodClosed, fs.FloodRefused,
+			firstErr(append(ir, fr...)))
 	}
 	if chatRes.err != nil {
 		return fmt.Errorf("soak: chat worker: %w", chatRes.err)
