@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
+	"github.com/unhidra/unhidra/core/clientip"
 	"github.com/unhidra/unhidra/core/store"
 )
 
@@ -153,7 +154,7 @@ var dummyHash, _ = HashPassword("not-a-real-password", DefaultArgon2)
 // a wrong password, lockout included.
 func (s *Service) Login(ctx context.Context, req LoginRequest) (Tokens, error) {
 	now := s.o.Now()
-	ipKey := "ip:" + req.IP
+	ipKey := "ip:" + clientip.Key(req.IP) // an IPv6 client is its /64
 	if d := s.lock.check(ipKey, now); d > 0 {
 		return Tokens{}, &LockedError{RetryAfter: d}
 	}

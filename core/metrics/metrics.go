@@ -11,6 +11,11 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
+	// TCP connections held by the listener (HTTP and WebSocket alike).
+	TCPConnections prometheus.Gauge
+	TCPShed        *prometheus.CounterVec // reason: max_conns, max_conns_per_ip
+	AcceptRetries  prometheus.Counter
+
 	Connections   prometheus.Gauge
 	Handshakes    *prometheus.CounterVec // result: ok, unauthorized, forbidden_origin, draining
 	FramesIn      *prometheus.CounterVec // type
@@ -39,7 +44,12 @@ type Metrics struct {
 func New() *Metrics {
 	r := prometheus.NewRegistry()
 	m := &Metrics{
-		Registry:    r,
+		Registry:       r,
+		TCPConnections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "unhidra_tcp_connections", Help: "Open TCP connections (HTTP and WebSocket)."}),
+		TCPShed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_tcp_shed_total",
+			Help: "Connections closed at accept because a cap was reached, by cap."}, []string{"reason"}),
+		AcceptRetries: prometheus.NewCounter(prometheus.CounterOpts{Name: "unhidra_tcp_accept_retries_total",
+			Help: "Accept errors (e.g. out of file descriptors) retried after a backoff."}),
 		Connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "unhidra_ws_connections", Help: "Open WebSocket sessions."}),
 		Handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_ws_handshakes_total",
 			Help: "WebSocket handshakes by result."}, []string{"result"}),
@@ -74,7 +84,7 @@ func New() *Metrics {
 		PluginDenied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_plugin_host_denied_total",
 			Help: "Host-API calls refused because they are outside the plugin's grants."}, []string{"plugin", "capability"}),
 	}
-	r.MustRegister(m.Connections, m.Handshakes, m.FramesIn, m.FramesOut, m.WriteBatches, m.Messages,
+	r.MustRegister(m.TCPConnections, m.TCPShed, m.AcceptRetries, m.Connections, m.Handshakes, m.FramesIn, m.FramesOut, m.WriteBatches, m.Messages,
 		m.Deliveries, m.FanoutSeconds, m.CommitBatch, m.QueueDrops, m.SlowConsumers, m.ErrorsSent,
 		m.PluginCalls, m.PluginErrors, m.PluginTimeouts, m.PluginSeconds, m.PluginBreaker, m.PluginRestarts,
 		m.PluginUp, m.PluginDenied,

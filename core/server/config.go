@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/unhidra/unhidra/core/clientip"
+	"github.com/unhidra/unhidra/core/listener"
 	"github.com/unhidra/unhidra/core/ratelimit"
 )
 
@@ -43,6 +44,14 @@ type Config struct {
 	Registration string
 	LogLevel     string
 	LogFormat    string
+
+	// MaxConns caps open TCP connections (0: none) and MaxConnsPerIP those
+	// from one client address, IPv6 by /64 (0: none); connections over a
+	// cap are closed at accept. HeaderTimeout closes a connection that
+	// sends no complete request line and headers in time.
+	MaxConns      int
+	MaxConnsPerIP int
+	HeaderTimeout time.Duration
 
 	// Tokens and keys (see docs/operations.md, "Accounts, tokens and limits").
 	JWTAlg         string // EdDSA or RS256
@@ -94,6 +103,7 @@ func DefaultConfig() Config {
 		Addr: "127.0.0.1:8080", DataDir: "./data", Plugins: "plugins.yaml", MaxFrame: 64 << 10,
 		PingInterval: 25 * time.Second, IdleTimeout: 60 * time.Second,
 		QueueFrames: 4096, QueueBytes: 4 << 20, WriteTimeout: 10 * time.Second, DrainTimeout: 15 * time.Second,
+		MaxConns: listener.DefaultMaxConns(), MaxConnsPerIP: 1000, HeaderTimeout: 10 * time.Second,
 		SQLiteSync: "full", Registration: "open", LogLevel: "info", LogFormat: "text",
 
 		JWTAlg: "EdDSA", AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour,
@@ -137,6 +147,9 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.IntVar(&c.QueueFrames, "queue-frames", c.QueueFrames, "per-session outbound queue bound in frames (slow consumers over it are closed)")
 	fs.IntVar(&c.QueueBytes, "queue-bytes", c.QueueBytes, "per-session outbound queue bound in bytes")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "longest a single socket write may block")
+	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "most TCP connections open at once; more are closed at accept (0: no cap; default: the open-file limit minus 1000)")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, "most TCP connections open at once from one client address, IPv6 by /64; trusted proxies are exempt (0: no cap)")
+	fs.DurationVar(&c.HeaderTimeout, "header-timeout", c.HeaderTimeout, "close a connection that sends no complete request line and headers within this time")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "how long SIGTERM waits for sessions to close")
 	fs.StringVar(&c.SQLiteSync, "sqlite-sync", c.SQLiteSync, "SQLite synchronous mode: full or normal")
 	fs.StringVar(&c.Registration, "registration", c.Registration, "account registration: open, invite (needs an invite token) or closed (admins create accounts)")
@@ -226,6 +239,12 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	}
 	if c.MaxUserSessions < 0 {
 		return c, fmt.Errorf("--max-user-sessions %d: 0 (no cap) or more", c.MaxUserSessions)
+	}
+	if c.MaxConns < 0 || c.MaxConnsPerIP < 0 {
+		return c, fmt.Errorf("--max-conns %d / --max-conns-per-ip %d: want 0 (no cap) or more", c.MaxConns, c.MaxConnsPerIP)
+	}
+	if c.HeaderTimeout <= 0 {
+		return c, fmt.Errorf("--header-timeout %s: want a positive duration", c.HeaderTimeout)
 	}
 	if c.MaxFrame < 1024 {
 		return c, fmt.Errorf("--max-frame %d: at least 1024", c.MaxFrame)
