@@ -132,12 +132,15 @@ func (m *managed) startWasm(ctx context.Context) (*instance, error) {
 }
 
 // contractHooks maps the hooks a module declared to contract hooks (those
-// the host dispatches; see wasmHooks).
+// the host dispatches; see wasmHooks). Hooks without an ABI v1 payload are
+// named as in plugin.proto and travel as protojson.
 func contractHooks(d unhidra.Description) []pb.Hook {
 	var out []pb.Hook
 	for _, name := range d.Hooks {
 		if h, ok := wasmHooks[name]; ok {
 			out = append(out, h)
+		} else if spec, ok := pb.HookByName(name); ok && spec.Kind != pb.HookKind_HOOK_KIND_LIFECYCLE && spec.Request != nil {
+			out = append(out, spec.Hook)
 		}
 	}
 	return out

@@ -11,6 +11,7 @@ import (
 
 	"github.com/unhidra/unhidra/core/clientip"
 	"github.com/unhidra/unhidra/core/ratelimit"
+	"github.com/unhidra/unhidra/core/secevent"
 )
 
 // Config is everything `unhidra serve` takes. Every flag has an env twin
@@ -66,6 +67,9 @@ type Config struct {
 	RateIP           ratelimit.Rate
 	RateUserMessages ratelimit.Rate
 	RateFrames       ratelimit.Rate
+	// SecurityEventsMax is how many security events the outbox keeps
+	// (older ones are pruned; a plugin behind the window gets gap: true).
+	SecurityEventsMax int64
 	// PluginReattach is UNHIDRA_PLUGIN_REATTACH (no flag): plugins to attach
 	// to instead of starting, for debugging (docs/plugins.md).
 	PluginReattach string
@@ -94,6 +98,8 @@ func DefaultConfig() Config {
 		RateLimits: "on", RateLogin: ratelimit.Rate{N: 10, Per: time.Minute}, RateRegister: ratelimit.Rate{N: 5, Per: time.Hour},
 		RateIP: ratelimit.Rate{N: 60, Per: time.Minute}, RateUserMessages: ratelimit.Rate{N: 30, Per: time.Minute},
 		RateFrames: ratelimit.Rate{N: 50, Per: time.Second},
+
+		SecurityEventsMax: secevent.DefaultMax,
 	}
 }
 
@@ -144,6 +150,7 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.Var(&c.RateIP, "rate-ip", "WebSocket handshakes and other auth calls per client address")
 	fs.Var(&c.RateUserMessages, "rate-user-messages", "messages (sends, edits, deletes, reactions) per user")
 	fs.Var(&c.RateFrames, "rate-frames", "client frames per WebSocket connection")
+	fs.Int64Var(&c.SecurityEventsMax, "security-events-max", c.SecurityEventsMax, "security events the database keeps (the oldest are pruned)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	// Env twins: apply before parsing flags so flags override.
@@ -202,6 +209,9 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return c, fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	if c.SecurityEventsMax < 1 {
+		return c, fmt.Errorf("--security-events-max %d: at least 1", c.SecurityEventsMax)
 	}
 	if c.MaxFrame < 1024 {
 		return c, fmt.Errorf("--max-frame %d: at least 1024", c.MaxFrame)

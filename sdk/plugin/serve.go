@@ -170,6 +170,8 @@ func hooksOf(impl any) []pb.Hook {
 	add(ok, pb.Hook_HOOK_SERVE_HTTP)
 	_, ok = impl.(Ticker)
 	add(ok, pb.Hook_HOOK_ON_TICK)
+	_, ok = impl.(OnSecurityEventsHook)
+	add(ok, pb.Hook_HOOK_ON_SECURITY_EVENTS)
 	return hs
 }
 

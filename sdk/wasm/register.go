@@ -60,6 +60,8 @@ func describe() Description {
 	}
 	_, ok = p.(Ticker)
 	add(ok, HookOnTick)
+	_, ok = p.(OnSecurityEventsHook)
+	add(ok, HookOnSecurityEvents)
 	return d
 }
 
@@ -167,6 +169,14 @@ func dispatch(hook string, in []byte) (out any, err error) {
 		}
 		if h, ok := p.(Ticker); ok {
 			return nil, h.OnTick(&t)
+		}
+	case HookOnSecurityEvents:
+		var b SecurityEventBatch
+		if err := decode(&b); err != nil {
+			return nil, err
+		}
+		if h, ok := p.(OnSecurityEventsHook); ok {
+			return nil, h.OnSecurityEvents(&b)
 		}
 	}
 	return nil, fmt.Errorf("%s: %w", hook, errNoHook)
