@@ -565,7 +565,7 @@ func (e *Enforcer) Assign(ctx context.Context, a Assignment) error {
 		return fmt.Errorf("authz: assign %v: %w", a, err)
 	}
 	if added {
-		e.o.Events.Emit(ctx, secevent.Event{Type: secevent.RoleAssigned, Target: a.Subject, TargetKind: "subject",
+		e.emit(ctx, secevent.Event{Type: secevent.RoleAssigned, Target: a.Subject, TargetKind: "subject",
 			Outcome: secevent.Success, Details: map[string]string{"role": a.Role, "scope": a.Scope}})
 	}
 	if a.Role == RoleSuperadmin && strings.HasPrefix(a.Subject, "user:") {
@@ -588,7 +588,7 @@ func (e *Enforcer) Unassign(ctx context.Context, a Assignment) (bool, error) {
 		return false, fmt.Errorf("authz: unassign %v: %w", a, err)
 	}
 	if ok {
-		e.o.Events.Emit(ctx, secevent.Event{Type: secevent.RoleRemoved, Target: a.Subject, TargetKind: "subject",
+		e.emit(ctx, secevent.Event{Type: secevent.RoleRemoved, Target: a.Subject, TargetKind: "subject",
 			Outcome: secevent.Success, Details: map[string]string{"role": a.Role, "scope": a.Scope}})
 	}
 	if ok && a.Role == RoleSuperadmin && strings.HasPrefix(a.Subject, "user:") {
@@ -757,7 +757,7 @@ func (e *Enforcer) AddRole(ctx context.Context, r Role) error {
 	e.mu.Unlock()
 	e.changed(Change{})
 	if err == nil {
-		e.o.Events.Emit(ctx, secevent.Event{Type: secevent.RoleCreated, Target: r.Name, TargetKind: "role",
+		e.emit(ctx, secevent.Event{Type: secevent.RoleCreated, Target: r.Name, TargetKind: "role",
 			Outcome: secevent.Success, Details: map[string]string{"inherits": strings.Join(r.Inherits, ",")}})
 	}
 	return err
@@ -784,7 +784,7 @@ func (e *Enforcer) RemoveRole(ctx context.Context, name string) error {
 	e.mu.Unlock()
 	e.changed(Change{})
 	if err == nil {
-		e.o.Events.Emit(ctx, secevent.Event{Type: secevent.RoleDeleted, Target: name, TargetKind: "role", Outcome: secevent.Success})
+		e.emit(ctx, secevent.Event{Type: secevent.RoleDeleted, Target: name, TargetKind: "role", Outcome: secevent.Success})
 	}
 	return err
 }
@@ -865,8 +865,17 @@ func (e *Enforcer) AddPolicy(ctx context.Context, p Policy) (bool, error) {
 	return ok, nil
 }
 
+// emit records a change of the policy; without an actor in ctx (a
+// registration's starting roles) the system made it.
+func (e *Enforcer) emit(ctx context.Context, ev secevent.Event) {
+	if secevent.ActorOf(ctx) == "" {
+		ev.Actor = secevent.System
+	}
+	e.o.Events.Emit(ctx, ev)
+}
+
 func (e *Enforcer) policyEvent(ctx context.Context, t secevent.Type, p Policy) {
-	e.o.Events.Emit(ctx, secevent.Event{Type: t, Target: strings.Join(p.rule(), ", "), TargetKind: "policy", Outcome: secevent.Success,
+	e.emit(ctx, secevent.Event{Type: t, Target: strings.Join(p.rule(), ", "), TargetKind: "policy", Outcome: secevent.Success,
 		Details: map[string]string{"sub": p.Sub, "dom": p.Dom, "act": p.Act, "eft": p.Eft, "cond": p.Cond}})
 }
 
@@ -906,7 +915,7 @@ func (e *Enforcer) SetClearance(ctx context.Context, user string, level int) err
 	e.mu.Unlock()
 	_ = e.watcher.Update()
 	e.changed(Change{Subject: User(user)})
-	e.o.Events.Emit(ctx, secevent.Event{Type: secevent.ClearanceChanged, Target: user, TargetKind: "user", Outcome: secevent.Success,
+	e.emit(ctx, secevent.Event{Type: secevent.ClearanceChanged, Target: user, TargetKind: "user", Outcome: secevent.Success,
 		Details: map[string]string{"clearance": strconv.Itoa(level)}})
 	return nil
 }
