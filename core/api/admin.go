@@ -150,7 +150,8 @@ func (a *API) adminRevokeDevice(c *fiber.Ctx) error {
 // `after`, events come oldest first from there (to follow the stream);
 // without it, newest first, below `before` when given (to browse). `type`
 // and `actor` filter. The answer names the outbox's retained window:
-// `oldest` (0 when empty) and `last` (the newest id ever assigned).
+// `oldest` (0 when empty) and `last` (the newest id ever assigned), and
+// lists every event type (for the console's filter).
 func (a *API) adminSecurityEvents(c *fiber.Ctx) error {
 	after, err := parseSeq(c, "after")
 	if err != nil {
@@ -184,5 +185,9 @@ func (a *API) adminSecurityEvents(c *fiber.Ctx) error {
 	if err != nil {
 		return a.Error(c, err)
 	}
-	return c.JSON(fiber.Map{"events": evs, "oldest": oldest, "last": last, "max": a.o.Events.Max()})
+	types := make([]string, len(secevent.Types))
+	for i, t := range secevent.Types {
+		types[i] = string(t.Type)
+	}
+	return c.JSON(fiber.Map{"events": evs, "oldest": oldest, "last": last, "max": a.o.Events.Max(), "types": types})
 }
