@@ -52,8 +52,8 @@ type managed struct {
 	swapc  chan swapReq
 	first  chan struct{} // closed after the first start attempt
 	notify chan func()   // notification hooks, run in order by one worker
-	// installed is poked when a process is installed (the security feed
-	// retries at once instead of waiting out its backoff).
+	// installed is poked when a process is installed or the spec changes
+	// (the security feed looks again at once instead of waiting).
 	installed chan struct{}
 
 	mu        sync.Mutex
@@ -146,6 +146,16 @@ func (m *managed) apply(spec *Spec) {
 	for i := 1; i < numHooks; i++ {
 		m.hooks[i].params.Store(&hookParams{timeout: timeoutFor(spec, pb.Hook(i)), policy: policyFor(spec, pb.Hook(i)),
 			failures: spec.Breaker.Failures, cooldown: spec.Breaker.Cooldown})
+	}
+	m.poke() // grants may have changed
+}
+
+// poke tells the security feed to look again at once (a process was
+// installed, grants changed).
+func (m *managed) poke() {
+	select {
+	case m.installed <- struct{}{}:
+	default:
 	}
 }
 
@@ -310,10 +320,7 @@ func (m *managed) install(inst *instance) {
 	m.cur.Store(inst)
 	m.known.Store(inst.hooks)
 	m.setState("running", "")
-	select {
-	case m.installed <- struct{}{}:
-	default:
-	}
+	m.poke()
 }
 
 // ping checks the process answers gRPC health checks within d. go-plugin's

@@ -30,51 +30,63 @@ func (m *managed) securityFeed() {
 		loaded  bool
 		backoff time.Duration
 	)
+	// wait blocks until one of chans fires, the timer runs out or m stops;
+	// false means m stopped.
+	wait := func(d time.Duration, wake <-chan struct{}) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-wake:
+		case <-m.installed:
+		case <-t.C:
+		case <-m.ctx.Done():
+			return false
+		}
+		return true
+	}
 	for {
-		wake := out.Changed() // taken before reading: no commit after the read is missed
-		full := false
 		if m.finished() { // crash-disabled: nothing to deliver to until a reload replaces m
 			<-m.ctx.Done()
 			return
 		}
-		if m.implements(pb.Hook_HOOK_ON_SECURITY_EVENTS) {
-			var err error
-			if !loaded {
-				cursor, err = out.Cursor(m.ctx, m.id)
-				loaded = err == nil
-			}
-			var n int
-			if err == nil {
-				n, err = m.deliverSecurity(out, hs, &cursor)
-			}
-			switch {
-			case m.ctx.Err() != nil:
+		if !m.implements(pb.Hook_HOOK_ON_SECURITY_EVENTS) {
+			// A (re)start or a reload that grants security.read pokes
+			// installed; stored deny rules are re-checked every 30s.
+			if !wait(30*time.Second, nil) {
 				return
-			case err != nil:
-				if !errors.Is(err, errDown) && !errors.Is(err, errBypassed) {
-					m.log().Warn("security events not delivered; retrying from the cursor", "cursor", cursor, "err", err)
-				}
-				backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
-				select {
-				case <-time.After(backoff):
-				case <-m.installed:
-				case <-m.ctx.Done():
-					return
-				}
-				continue
 			}
-			backoff = 0
-			full = n == securityBatch
+			continue
 		}
-		if full {
-			continue // more waiting
+		wake := out.Changed() // taken before reading: no commit after the read is missed
+		var (
+			n   int
+			err error
+		)
+		if !loaded {
+			cursor, err = out.Cursor(m.ctx, m.id)
+			loaded = err == nil
 		}
-		select {
-		case <-wake:
-		case <-m.installed:
-		case <-time.After(30 * time.Second):
-		case <-m.ctx.Done():
+		if err == nil {
+			n, err = m.deliverSecurity(out, hs, &cursor)
+		}
+		switch {
+		case m.ctx.Err() != nil:
 			return
+		case err != nil:
+			if !errors.Is(err, errDown) && !errors.Is(err, errBypassed) {
+				m.log().Warn("security events not delivered; retrying from the cursor", "cursor", cursor, "err", err)
+			}
+			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+			if !wait(backoff, nil) {
+				return
+			}
+		case n == securityBatch:
+			backoff = 0 // more are waiting
+		default:
+			backoff = 0
+			if !wait(30*time.Second, wake) {
+				return
+			}
 		}
 	}
 }

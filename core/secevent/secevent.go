@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -170,7 +171,7 @@ func (x *Outbox) Emit(ctx context.Context, ev Event) {
 		x.o.Logger.Error("security event of an unknown type dropped (add it to secevent.Types)", "type", ev.Type)
 		return
 	}
-	row := x.row(ctx, ev)
+	r := row(ctx, ev)
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	if x.closed {
@@ -178,14 +179,14 @@ func (x *Outbox) Emit(ctx context.Context, ev Event) {
 		return
 	}
 	select {
-	case x.in <- item{ev: row}:
+	case x.in <- item{ev: r}:
 		return
 	default:
 	}
 	t := time.NewTimer(x.o.Wait)
 	defer t.Stop()
 	select {
-	case x.in <- item{ev: row}:
+	case x.in <- item{ev: r}:
 	case <-t.C:
 		x.drop("queue_full", 1)
 		x.o.Logger.Warn("security event queue full; event dropped", "type", ev.Type, "queue", x.o.Queue)
@@ -398,6 +399,16 @@ func (x *Outbox) Advance(ctx context.Context, plugin string, id int64) error {
 	return x.o.Store.AdvanceSecurityCursor(ctx, plugin, id)
 }
 
+// Write stores one event at once, without an Outbox (for commands that
+// act on the database while no server runs, e.g. `unhidra invite`).
+func Write(ctx context.Context, st *store.Store, ev Event) error {
+	if !Known(ev.Type) {
+		return fmt.Errorf("security event type %q is not in secevent.Types", ev.Type)
+	}
+	_, err := st.AppendSecurityEvents(ctx, []store.SecurityEvent{row(ctx, ev)})
+	return err
+}
+
 // Column limits of store.SecurityEvent.
 const (
 	maxActor, maxTarget, maxAddr, maxUA, maxOutcome = 128, 256, 64, 256, 16
@@ -408,7 +419,7 @@ const (
 // row turns ev into a database row: context fills what ev lacks, and every
 // string is cut to its column and made valid UTF-8 without NULs (Postgres
 // refuses those, and one bad row would fail its whole batch).
-func (x *Outbox) row(ctx context.Context, ev Event) store.SecurityEvent {
+func row(ctx context.Context, ev Event) store.SecurityEvent {
 	src, _ := ctx.Value(sourceKey).(source)
 	if ev.Actor == "" {
 		ev.Actor = src.actor

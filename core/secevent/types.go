@@ -87,7 +87,7 @@ var Types = []TypeInfo{
 	{UserCreated, "user", "username, role, reason", "an admin created an account (success) or was refused (failure: taken, invalid)"},
 	{UserDeactivated, "user", "", "an account was deactivated (its sessions follow as session.revoked)"},
 	{UserReactivated, "user", "", "an account was reactivated"},
-	{InviteCreated, "invite", "max_uses, expires_at", "an admin created a registration invite"},
+	{InviteCreated, "invite", "max_uses, expires_at, via", "an admin created a registration invite (via: `unhidra invite` when made on the command line)"},
 	{InviteRevoked, "invite", "", "an admin revoked an invite"},
 	{KeysRotated, "key", "kid, alg", "a new token signing key was created (by an admin or on schedule)"},
 	{RoleAssigned, "subject", "role, scope", "a subject was given a role in a scope (org, space, sys; room roles are memberships)"},
