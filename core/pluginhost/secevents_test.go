@@ -300,6 +300,18 @@ func testSurviveSIGKILL(t *testing.T, dsn string) {
 		}
 	}
 
+	// The crash and the restart are in the stream themselves.
+	crashed, started := false, false
+	for _, id := range ids {
+		if id > int64(len(atKill)) {
+			crashed = crashed || types[id] == string(secevent.PluginCrashed)
+			started = started || (crashed && types[id] == string(secevent.PluginStarted))
+		}
+	}
+	if !crashed || !started {
+		t.Fatalf("after the SIGKILL: plugin.crashed %v, then plugin.started %v; want both", crashed, started)
+	}
+
 	// The WASM module with the grant has the stream too, exactly once each.
 	waitLong(t, "the WASM module to read up to id "+strconv.FormatInt(last, 10), func() bool {
 		l, _ := kvUint(t, st, "wasmaudit", "last")
@@ -358,6 +370,18 @@ func TestSecurityEventsGapAfterPruning(t *testing.T) {
 	}
 	seen, _, _ := recorded(t, out)
 	cursor := seen[len(seen)-1]
+	if err := e.Server.Events().Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var page struct {
+		Events []secevent.Record `json:"events"`
+	}
+	if err := admin.API.Do(ctx, "GET", "/v1/admin/security-events?type=plugin.disabled", nil, &page); err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Events) != 1 || page.Events[0].Actor != admin.ID || page.Events[0].Target != "audit" || page.Events[0].Outcome != "success" {
+		t.Fatalf("plugin.disabled events %+v; want one by the admin, of audit", page.Events)
+	}
 	if err := failLogins(t, e, "target", 200, 4, 0, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +403,14 @@ func TestSecurityEventsGapAfterPruning(t *testing.T) {
 		ids, _, _ := recorded(t, out)
 		return ids[len(ids)-1] >= last
 	})
-	ids, _, other := recorded(t, out)
+	ids, types, other := recorded(t, out)
+	enabled := false
+	for _, id := range ids {
+		enabled = enabled || types[id] == string(secevent.PluginEnabled)
+	}
+	if !enabled {
+		t.Fatal("the re-enabled plugin did not read its own plugin.enabled event")
+	}
 	var gaps []string
 	for _, l := range other {
 		if strings.HasPrefix(l, "GAP ") {
