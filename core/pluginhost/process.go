@@ -52,9 +52,9 @@ type managed struct {
 	swapc  chan swapReq
 	first  chan struct{} // closed after the first start attempt
 	notify chan func()   // notification hooks, run in order by one worker
-	// installed is poked when a process is installed or the spec changes
+	// feedWake is poked when a process is installed or the spec changes
 	// (the security feed looks again at once instead of waiting).
-	installed chan struct{}
+	feedWake chan struct{}
 
 	mu        sync.Mutex
 	state     string
@@ -114,7 +114,7 @@ type hookParams struct {
 
 func newManaged(h *Host, spec *Spec) *managed {
 	m := &managed{h: h, id: spec.ID, done: make(chan struct{}), swapc: make(chan swapReq),
-		first: make(chan struct{}), notify: make(chan func(), 1024), installed: make(chan struct{}, 1), state: "starting",
+		first: make(chan struct{}), notify: make(chan func(), 1024), feedWake: make(chan struct{}, 1), state: "starting",
 		bot: uuid.NewSHA1(uuid.NameSpaceURL, []byte("unhidra:plugin:"+spec.ID)).String()}
 	m.ctx, m.cancel = context.WithCancel(h.ctx)
 	m.hooks = make([]*hookState, numHooks)
@@ -154,7 +154,7 @@ func (m *managed) apply(spec *Spec) {
 // installed, grants changed).
 func (m *managed) poke() {
 	select {
-	case m.installed <- struct{}{}:
+	case m.feedWake <- struct{}{}:
 	default:
 	}
 }

@@ -30,14 +30,14 @@ func (m *managed) securityFeed() {
 		loaded  bool
 		backoff time.Duration
 	)
-	// wait blocks until one of chans fires, the timer runs out or m stops;
-	// false means m stopped.
+	// wait blocks until wake or feedWake fires, d passes or m stops; false
+	// means m stopped.
 	wait := func(d time.Duration, wake <-chan struct{}) bool {
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
 		case <-wake:
-		case <-m.installed:
+		case <-m.feedWake:
 		case <-t.C:
 		case <-m.ctx.Done():
 			return false
@@ -50,8 +50,8 @@ func (m *managed) securityFeed() {
 			return
 		}
 		if !m.implements(pb.Hook_HOOK_ON_SECURITY_EVENTS) {
-			// A (re)start or a reload that grants security.read pokes
-			// installed; stored deny rules are re-checked every 30s.
+			// A (re)start or a reload (which may grant security.read)
+			// pokes feedWake; stored deny rules are re-checked every 30s.
 			if !wait(30*time.Second, nil) {
 				return
 			}
