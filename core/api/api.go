@@ -22,6 +22,7 @@ import (
 	"github.com/unhidra/unhidra/core/chat"
 	"github.com/unhidra/unhidra/core/metrics"
 	"github.com/unhidra/unhidra/core/ratelimit"
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
@@ -40,6 +41,9 @@ type Options struct {
 	Limits Limits
 	// ClientIP returns a request's client address (default: the TCP peer).
 	ClientIP func(*fiber.Ctx) string
+	// Events is the security event stream: rate-limit refusals go to it,
+	// and GET /v1/admin/security-events reads it (nil: no such route).
+	Events *secevent.Outbox
 }
 
 // Limits are per-client-address limiters for the auth endpoints; a nil
@@ -144,6 +148,9 @@ func (a *API) Register(r fiber.Router) {
 	a.sys(r, "DELETE", "/v1/admin/invites/:id", authz.OpInvitesManage, a.adminRevokeInvite)
 	a.sys(r, "GET", "/v1/admin/keys", authz.OpKeysManage, a.adminKeys)
 	a.sys(r, "POST", "/v1/admin/keys/rotate", authz.OpKeysManage, a.adminRotateKeys)
+	if a.o.Events != nil {
+		a.sys(r, "GET", "/v1/admin/security-events", authz.OpAuditRead, a.adminSecurityEvents)
+	}
 	a.registerAdmin(r)
 }
 
@@ -246,6 +253,8 @@ func (a *API) requireAuth(c *fiber.Ctx) error {
 		return a.Error(c, chat.Errorf(protocol.CodeUnauthorized, "%v", err))
 	}
 	c.Locals(identityKey, id)
+	// Whatever the request changes is acted by this user (security events).
+	c.SetUserContext(secevent.WithActor(c.UserContext(), id.UserID))
 	return c.Next()
 }
 

@@ -21,6 +21,7 @@ func (a *API) limit(l *ratelimit.Limiter, what string) fiber.Handler {
 	}
 	return func(c *fiber.Ctx) error {
 		if ok, wait := l.Allow(a.o.ClientIP(c)); !ok {
+			a.o.Events.RateLimited(c.UserContext(), what, "address", a.o.ClientIP(c), l.Rate(), wait)
 			return a.Error(c, chat.RateLimited(wait, "too many %s requests from this address (limit %s)", what, l.Rate()))
 		}
 		return c.Next()

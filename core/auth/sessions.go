@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
 )
 
@@ -133,7 +134,31 @@ func (s *Service) revokeSessions(ctx context.Context, reason string, where func(
 	if len(rows) > 0 {
 		s.o.Logger.Info("sessions revoked", "count", len(rows), "reason", reason)
 	}
+	s.revokeEvents(ctx, rows, reason)
 	return len(rows), nil
+}
+
+// revokeEvents records one event per revoked session: logout for a logout,
+// session.revoked with the reason otherwise. The actor is the one ctx names
+// (the owner, an admin, a plugin); a logout without one (by refresh token)
+// is the owner's, anything else the system's (refresh-token reuse).
+func (s *Service) revokeEvents(ctx context.Context, rows []store.Session, reason string) {
+	t := secevent.SessionRevoked
+	if reason == RevokeLogout {
+		t = secevent.Logout
+	}
+	actor := secevent.ActorOf(ctx)
+	for _, r := range rows {
+		ev := secevent.Event{Type: t, Actor: actor, Target: r.ID, TargetKind: "session", Outcome: secevent.Success,
+			Details: map[string]string{"user": r.UserID, "reason": reason}}
+		if ev.Actor == "" {
+			ev.Actor = secevent.System
+			if reason == RevokeLogout {
+				ev.Actor = r.UserID
+			}
+		}
+		s.o.Events.Emit(ctx, ev)
+	}
 }
 
 // RevokeSession ends one session. With owner set, only that user's session
@@ -337,6 +362,8 @@ func (s *Service) RevokeDevice(ctx context.Context, user, id string) error {
 	if r.RowsAffected == 0 {
 		return fmt.Errorf("device %q: %w", id, ErrNotFound)
 	}
+	s.o.Events.Emit(ctx, secevent.Event{Type: secevent.DeviceRevoked, Target: id, TargetKind: "device", Outcome: secevent.Success,
+		Details: map[string]string{"user": user}})
 	_, err := s.revokeSessions(ctx, RevokeDevice, func(q *gorm.DB) *gorm.DB { return q.Where("device_id = ?", id) })
 	return err
 }

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/casbin/casbin/v2/model"
 	"github.com/google/uuid"
 
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
 )
 
@@ -48,6 +50,8 @@ type Options struct {
 	CacheEntries int
 	// Now is the clock for time-bounded grants (default time.Now).
 	Now func() time.Time
+	// Events receives role, policy and clearance changes (nil: none).
+	Events *secevent.Outbox
 }
 
 // Request is one decision: may Sub do Act to an object in Room/Space/Org?
@@ -591,10 +595,14 @@ func (e *Enforcer) Assign(ctx context.Context, a Assignment) error {
 		return invalidf("room roles are memberships; assign them through the room")
 	}
 	e.mu.Lock()
-	_, err := e.ce.AddGroupingPolicy(a.Subject, a.Role, a.Scope)
+	added, err := e.ce.AddGroupingPolicy(a.Subject, a.Role, a.Scope)
 	e.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("authz: assign %v: %w", a, err)
+	}
+	if added {
+		e.emit(ctx, secevent.Event{Type: secevent.RoleAssigned, Target: a.Subject, TargetKind: "subject",
+			Outcome: secevent.Success, Details: map[string]string{"role": a.Role, "scope": a.Scope}})
 	}
 	if a.Role == RoleSuperadmin && strings.HasPrefix(a.Subject, "user:") {
 		_ = e.o.Store.SetUserRole(ctx, strings.TrimPrefix(a.Subject, "user:"), RoleSuperadmin)
@@ -614,6 +622,10 @@ func (e *Enforcer) Unassign(ctx context.Context, a Assignment) (bool, error) {
 	e.mu.Unlock()
 	if err != nil {
 		return false, fmt.Errorf("authz: unassign %v: %w", a, err)
+	}
+	if ok {
+		e.emit(ctx, secevent.Event{Type: secevent.RoleRemoved, Target: a.Subject, TargetKind: "subject",
+			Outcome: secevent.Success, Details: map[string]string{"role": a.Role, "scope": a.Scope}})
 	}
 	if ok && a.Role == RoleSuperadmin && strings.HasPrefix(a.Subject, "user:") {
 		_ = e.o.Store.SetUserRole(ctx, strings.TrimPrefix(a.Subject, "user:"), RoleMember)
@@ -780,6 +792,10 @@ func (e *Enforcer) AddRole(ctx context.Context, r Role) error {
 	}
 	e.mu.Unlock()
 	e.changed(Change{})
+	if err == nil {
+		e.emit(ctx, secevent.Event{Type: secevent.RoleCreated, Target: r.Name, TargetKind: "role",
+			Outcome: secevent.Success, Details: map[string]string{"inherits": strings.Join(r.Inherits, ",")}})
+	}
 	return err
 }
 
@@ -803,6 +819,9 @@ func (e *Enforcer) RemoveRole(ctx context.Context, name string) error {
 	e.compileLocked()
 	e.mu.Unlock()
 	e.changed(Change{})
+	if err == nil {
+		e.emit(ctx, secevent.Event{Type: secevent.RoleDeleted, Target: name, TargetKind: "role", Outcome: secevent.Success})
+	}
 	return err
 }
 
@@ -876,7 +895,24 @@ func (e *Enforcer) AddPolicy(ctx context.Context, p Policy) (bool, error) {
 	}
 	e.scheduleBoundary()
 	e.changed(Change{})
+	if ok {
+		e.policyEvent(ctx, secevent.PolicyAdded, p)
+	}
 	return ok, nil
+}
+
+// emit records a change of the policy; without an actor in ctx (a
+// registration's starting roles) the system made it.
+func (e *Enforcer) emit(ctx context.Context, ev secevent.Event) {
+	if secevent.ActorOf(ctx) == "" {
+		ev.Actor = secevent.System
+	}
+	e.o.Events.Emit(ctx, ev)
+}
+
+func (e *Enforcer) policyEvent(ctx context.Context, t secevent.Type, p Policy) {
+	e.emit(ctx, secevent.Event{Type: t, Target: strings.Join(p.rule(), ", "), TargetKind: "policy", Outcome: secevent.Success,
+		Details: map[string]string{"sub": p.Sub, "dom": p.Dom, "act": p.Act, "eft": p.Eft, "cond": p.Cond}})
 }
 
 // RemovePolicy removes a rule; it reports false when there was none.
@@ -890,6 +926,9 @@ func (e *Enforcer) RemovePolicy(ctx context.Context, p Policy) (bool, error) {
 	}
 	e.scheduleBoundary()
 	e.changed(Change{})
+	if ok {
+		e.policyEvent(ctx, secevent.PolicyRemoved, p)
+	}
 	return ok, nil
 }
 
@@ -912,6 +951,8 @@ func (e *Enforcer) SetClearance(ctx context.Context, user string, level int) err
 	e.mu.Unlock()
 	_ = e.watcher.Update()
 	e.changed(Change{Subject: User(user)})
+	e.emit(ctx, secevent.Event{Type: secevent.ClearanceChanged, Target: user, TargetKind: "user", Outcome: secevent.Success,
+		Details: map[string]string{"clearance": strconv.Itoa(level)}})
 	return nil
 }
 

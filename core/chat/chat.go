@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/unhidra/unhidra/core/hub"
 	"github.com/unhidra/unhidra/core/metrics"
 	"github.com/unhidra/unhidra/core/ratelimit"
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
@@ -98,6 +100,9 @@ type Options struct {
 	// creation per user (nil: none).
 	ActionLimit *ratelimit.Limiter
 	RoomLimit   *ratelimit.Limiter
+	// Events receives message edits and deletions (metadata only), room
+	// role changes and message rate-limit refusals (nil: none).
+	Events *secevent.Outbox
 }
 
 // Service implements room actions.
@@ -352,7 +357,7 @@ type SendRequest struct {
 // to the plugin that registered it and never stored; "//" sends the text
 // with one slash removed.
 func (s *Service) Send(ctx context.Context, id auth.Identity, req SendRequest, done func(Ack, error)) {
-	if err := s.allowMessage(id); err != nil {
+	if err := s.allowMessage(ctx, id); err != nil {
 		done(Ack{}, err)
 		return
 	}
@@ -525,7 +530,7 @@ type MutateRequest struct {
 
 // Mutate edits, deletes or reacts to a message; done runs once as for Send.
 func (s *Service) Mutate(ctx context.Context, id auth.Identity, req MutateRequest, done func(Ack, error)) {
-	if err := s.allowMessage(id); err != nil {
+	if err := s.allowMessage(ctx, id); err != nil {
 		done(Ack{}, err)
 		return
 	}
@@ -594,6 +599,14 @@ func (s *Service) Mutate(ctx context.Context, id auth.Identity, req MutateReques
 		done(Ack{Room: req.Room, ID: req.ID, Seq: r.Event.Seq, TS: r.Event.At}, nil)
 		if !r.NoChange {
 			s.publish(&r.Event)
+			if t, ok := messageEvents[r.Event.Kind]; ok {
+				d := map[string]string{"room": req.Room, "seq": strconv.FormatInt(r.Event.Seq, 10)}
+				if privileged {
+					d["privileged"] = "true"
+				}
+				s.o.Events.Emit(ctx, secevent.Event{Type: t, Actor: id.UserID, Target: req.ID, TargetKind: "message",
+					Outcome: secevent.Success, Details: d})
+			}
 			if s.o.Hooks != nil {
 				switch r.Event.Kind {
 				case store.EventEdited:
@@ -609,9 +622,14 @@ func (s *Service) Mutate(ctx context.Context, id auth.Identity, req MutateReques
 	}
 }
 
+// messageEvents are the security events of message changes (metadata only:
+// never the text).
+var messageEvents = map[string]secevent.Type{store.EventEdited: secevent.MessageEdited, store.EventDeleted: secevent.MessageDeleted}
+
 // allowMessage applies the per-user message rate.
-func (s *Service) allowMessage(id auth.Identity) error {
+func (s *Service) allowMessage(ctx context.Context, id auth.Identity) error {
 	if ok, wait := s.o.MessageLimit.Allow(id.UserID); !ok {
+		s.o.Events.RateLimited(secevent.WithActor(ctx, id.UserID), "messages", "user", id.UserID, s.o.MessageLimit.Rate(), wait)
 		return RateLimited(wait, "you are sending faster than %s", s.o.MessageLimit.Rate())
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"github.com/unhidra/unhidra/core/auth"
 	"github.com/unhidra/unhidra/core/authz"
 	"github.com/unhidra/unhidra/core/hub"
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
@@ -657,7 +658,14 @@ func (s *Service) SetMemberRole(ctx context.Context, id auth.Identity, room, use
 	if err := s.o.Store.SetMember(ctx, store.Member{RoomID: room, UserID: u.ID, Role: stored, JoinedAt: store.Now()}); err != nil {
 		return err
 	}
+	st.mu.RLock()
+	prev, had := st.members[u.ID]
+	st.mu.RUnlock()
 	s.setMember(st, u.ID, stored)
+	if prev != stored {
+		s.o.Events.Emit(ctx, secevent.Event{Type: secevent.RoleAssigned, Actor: id.UserID, Target: authz.User(u.ID), TargetKind: "subject",
+			Outcome: secevent.Success, Details: map[string]string{"role": role, "scope": "room:" + room}})
+	}
 	if !had {
 		s.o.Hub.SubscribeUser(room, u.ID)
 		f := protocol.Frame{Type: protocol.TypeJoined, Room: room, User: u.ID}

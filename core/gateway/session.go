@@ -30,6 +30,9 @@ type session struct {
 	g     *Gateway
 	ident auth.Identity
 	id    uint64
+	// ctx carries the handshake's client address, User-Agent and user for
+	// the security events of the session's frames.
+	ctx context.Context
 	// state moves pending → attached (the hijack handler got the socket) or
 	// pending → abandoned (the 101 was never written); whoever moves it owns
 	// the cleanup.
@@ -64,7 +67,7 @@ const (
 )
 
 func newSession(g *Gateway, id auth.Identity, sid uint64) *session {
-	return &session{g: g, ident: id, id: sid, pongAt: -1,
+	return &session{g: g, ident: id, id: sid, pongAt: -1, ctx: context.Background(),
 		writerDone: make(chan struct{})}
 }
 
@@ -495,6 +498,7 @@ func (s *session) handle(ctx context.Context, data []byte) {
 	}
 	if r := s.g.o.FrameRate; !r.Unlimited() {
 		if ok, wait := s.frames.Take(r, time.Now()); !ok {
+			s.g.o.Events.RateLimited(ctx, "ws_frames", "user", s.ident.UserID, r, wait)
 			s.sendError(f.Ref, chat.RateLimited(wait, "more than %s frames on this connection", r))
 			return
 		}

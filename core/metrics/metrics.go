@@ -38,6 +38,13 @@ type Metrics struct {
 	PluginRestarts *prometheus.CounterVec   // plugin
 	PluginUp       *prometheus.GaugeVec     // plugin
 	PluginDenied   *prometheus.CounterVec   // plugin, capability
+
+	// Security event stream (core/secevent).
+	SecurityEvents           prometheus.Counter
+	SecurityEventsDropped    *prometheus.CounterVec // reason: queue_full, write_failed, unknown_type, closed
+	SecurityEventsSuppressed prometheus.Counter
+	SecurityEventsPruned     prometheus.Counter
+	SecurityEventsDelivered  *prometheus.CounterVec // plugin
 }
 
 // New registers the collectors (and Go/process collectors) on a fresh registry.
@@ -83,11 +90,22 @@ func New() *Metrics {
 			Help: "1 when the plugin process is running and activated."}, []string{"plugin"}),
 		PluginDenied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_plugin_host_denied_total",
 			Help: "Host-API calls refused because they are outside the plugin's grants."}, []string{"plugin", "capability"}),
+		SecurityEvents: prometheus.NewCounter(prometheus.CounterOpts{Name: "unhidra_security_events_total",
+			Help: "Security events written to the outbox."}),
+		SecurityEventsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_security_events_dropped_total",
+			Help: "Security events lost before the outbox, by reason."}, []string{"reason"}),
+		SecurityEventsSuppressed: prometheus.NewCounter(prometheus.CounterOpts{Name: "unhidra_security_events_suppressed_total",
+			Help: "Rate-limit refusals not emitted as events (one per limit and client per second is)."}),
+		SecurityEventsPruned: prometheus.NewCounter(prometheus.CounterOpts{Name: "unhidra_security_events_pruned_total",
+			Help: "Security events deleted from the bounded outbox."}),
+		SecurityEventsDelivered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_security_events_delivered_total",
+			Help: "Security events acknowledged by a plugin's OnSecurityEvents."}, []string{"plugin"}),
 	}
 	r.MustRegister(m.TCPConnections, m.TCPShed, m.AcceptRetries, m.Connections, m.Handshakes, m.FramesIn, m.FramesOut, m.WriteBatches, m.Messages,
 		m.Deliveries, m.FanoutSeconds, m.CommitBatch, m.QueueDrops, m.SlowConsumers, m.ErrorsSent,
 		m.PluginCalls, m.PluginErrors, m.PluginTimeouts, m.PluginSeconds, m.PluginBreaker, m.PluginRestarts,
 		m.PluginUp, m.PluginDenied,
+		m.SecurityEvents, m.SecurityEventsDropped, m.SecurityEventsSuppressed, m.SecurityEventsPruned, m.SecurityEventsDelivered,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -559,6 +559,8 @@ func checks() []check {
 				must(w.t, w.super.API.Do(w.ctx, "POST", "/v1/admin/invites", map[string]int{"max_uses": 1}, &inv), "invite")
 				return apiDo(a, "DELETE", "/v1/admin/invites/"+inv.ID, nil)
 			}},
+		{name: "audit.read security events", route: "GET /v1/admin/security-events", allowed: []string{rSuper}, sys: true,
+			run: func(w *world, _ any, a *actor) error { return apiDo(a, "GET", "/v1/admin/security-events", nil) }},
 		{name: "admin.keys read", route: "GET /v1/admin/keys", allowed: []string{rSuper}, sys: true,
 			run: func(w *world, _ any, a *actor) error { return apiDo(a, "GET", "/v1/admin/keys", nil) }},
 		{name: "admin.keys rotate", route: "POST /v1/admin/keys/rotate", allowed: []string{rSuper}, sys: true,

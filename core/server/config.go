@@ -12,6 +12,7 @@ import (
 	"github.com/unhidra/unhidra/core/clientip"
 	"github.com/unhidra/unhidra/core/listener"
 	"github.com/unhidra/unhidra/core/ratelimit"
+	"github.com/unhidra/unhidra/core/secevent"
 )
 
 // Config is everything `unhidra serve` takes. Every flag has an env twin
@@ -87,6 +88,9 @@ type Config struct {
 	// it ends the least recently used one. 0: no cap. Not a rate: it stays
 	// with --rate-limits=off.
 	MaxUserSessions int
+	// SecurityEventsMax is how many security events the outbox keeps
+	// (older ones are pruned; a plugin behind the window gets gap: true).
+	SecurityEventsMax int64
 	// PluginReattach is UNHIDRA_PLUGIN_REATTACH (no flag): plugins to attach
 	// to instead of starting, for debugging (docs/plugins.md).
 	PluginReattach string
@@ -120,6 +124,8 @@ func DefaultConfig() Config {
 		RateIP: ratelimit.Rate{N: 60, Per: time.Minute}, RateUserMessages: ratelimit.Rate{N: 30, Per: time.Minute},
 		RateUserActions: ratelimit.Rate{N: 120, Per: time.Minute}, RateUserRooms: ratelimit.Rate{N: 60, Per: time.Hour},
 		RateFrames: ratelimit.Rate{N: 50, Per: time.Second}, MaxUserSessions: 100,
+
+		SecurityEventsMax: secevent.DefaultMax,
 	}
 }
 
@@ -176,6 +182,7 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.Var(&c.RateUserRooms, "rate-user-rooms", "room creations per user")
 	fs.IntVar(&c.MaxUserSessions, "max-user-sessions", c.MaxUserSessions, "active sessions (logins) per user; a login over it ends the least recently used (0: no cap)")
 	fs.Var(&c.RateFrames, "rate-frames", "client frames per WebSocket connection")
+	fs.Int64Var(&c.SecurityEventsMax, "security-events-max", c.SecurityEventsMax, "security events the database keeps (the oldest are pruned)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	// Env twins: apply before parsing flags so flags override.
@@ -245,6 +252,9 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	}
 	if c.HeaderTimeout <= 0 {
 		return c, fmt.Errorf("--header-timeout %s: want a positive duration", c.HeaderTimeout)
+	}
+	if c.SecurityEventsMax < 1 {
+		return c, fmt.Errorf("--security-events-max %d: at least 1", c.SecurityEventsMax)
 	}
 	if c.MaxFrame < 1024 {
 		return c, fmt.Errorf("--max-frame %d: at least 1024", c.MaxFrame)

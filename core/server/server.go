@@ -33,6 +33,7 @@ import (
 	"github.com/unhidra/unhidra/core/metrics"
 	"github.com/unhidra/unhidra/core/pluginhost"
 	"github.com/unhidra/unhidra/core/ratelimit"
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
@@ -55,6 +56,7 @@ type Server struct {
 	stopAuth  context.CancelFunc
 	authDone  chan struct{}
 	plugins   *pluginhost.Host
+	events    *secevent.Outbox
 }
 
 type limits struct {
@@ -99,35 +101,44 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	m := metrics.New()
+	evs, err := secevent.New(ctx, secevent.Options{Store: st, Max: cfg.SecurityEventsMax, Logger: log, Metrics: m})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	com := st.NewCommitter(store.CommitterOptions{Logger: log, OnBatch: func(n int) { m.CommitBatch.Observe(float64(n)) }})
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	az, err := authz.New(ctx, authz.Options{Store: st, Logger: log})
+	az, err := authz.New(ctx, authz.Options{Store: st, Logger: log, Events: evs})
 	if err != nil {
 		com.Close()
+		evs.Close()
 		_ = st.Close()
 		return nil, err
 	}
 	reattach, err := pluginhost.ParseReattach(cfg.PluginReattach)
 	if err != nil {
 		com.Close()
+		evs.Close()
 		_ = st.Close()
 		return nil, err
 	}
 	ph := pluginhost.New(pluginhost.Options{Path: cfg.Plugins, Store: st, Metrics: m, Logger: log, Authorizer: pluginAuthz{az},
 		Builtins: cfg.Builtins, Reattach: reattach, Executable: cfg.PluginExecutable, MissingOK: cfg.Plugins == DefaultConfig().Plugins && !cfg.PluginsNamed,
-		WASMCacheDir: filepath.Join(cfg.DataDir, "wasm-cache")})
+		WASMCacheDir: filepath.Join(cfg.DataDir, "wasm-cache"), Events: evs})
 	au, err := auth.New(ctx, auth.Options{Store: st, DataDir: cfg.DataDir, KeysDir: cfg.KeysDir, Alg: cfg.JWTAlg,
 		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, Registration: cfg.Registration,
 		KeyRotation: cfg.KeyRotation, KeyPublishLead: cfg.KeyPublishLead, Logger: log,
 		Argon2:      auth.Argon2Params{Time: uint32(cfg.Argon2Time), Memory: uint32(cfg.Argon2Memory), Threads: uint8(cfg.Argon2Threads)},
 		Hooks:       ph,
 		MaxSessions: cfg.MaxUserSessions,
+		Events:      evs,
 		Lockout: auth.LockoutOptions{Threshold: cfg.LockoutThreshold, IPThreshold: cfg.LockoutIPThreshold,
 			Window: cfg.LockoutWindow, Base: cfg.LockoutBase, Max: cfg.LockoutMax}})
 	if err != nil {
 		com.Close()
+		evs.Close()
 		_ = st.Close()
 		return nil, err
 	}
@@ -135,22 +146,24 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	ips, err := clientip.New(cfg.TrustedProxies)
 	if err != nil {
 		com.Close()
+		evs.Close()
 		_ = st.Close()
 		return nil, err
 	}
 	h := hub.New()
 	ch := chat.New(chat.Options{Store: st, Committer: com, Hub: h, Authz: az, Metrics: m, Logger: log, Hooks: ph,
-		MessageLimit: lim.messages, ActionLimit: lim.actions, RoomLimit: lim.rooms})
+		MessageLimit: lim.messages, ActionLimit: lim.actions, RoomLimit: lim.rooms, Events: evs})
 	if err := ph.Start(ctx, ch); err != nil {
 		ph.Close()
 		com.Close()
+		evs.Close()
 		_ = st.Close()
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
 	gw := gateway.New(gateway.Options{Chat: ch, Auth: au, Metrics: m, Logger: log, AllowedOrigins: cfg.AllowedOrigins,
 		MaxFrame: cfg.MaxFrame, PingInterval: cfg.PingInterval, IdleTimeout: cfg.IdleTimeout,
 		HandshakeLimit: lim.api.IP, FrameRate: lim.frames, ClientIP: ips.IP,
-		QueueFrames: cfg.QueueFrames, QueueBytes: cfg.QueueBytes, WriteTimeout: cfg.WriteTimeout})
+		QueueFrames: cfg.QueueFrames, QueueBytes: cfg.QueueBytes, WriteTimeout: cfg.WriteTimeout, Events: evs})
 	// Revoked sessions (here or, via the database poll, on another node)
 	// lose their live WebSockets at once.
 	au.OnRevoke(func(rs []auth.Revocation) {
@@ -161,9 +174,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		gw.CloseSessions(sids, protocol.ReasonRevoked)
 	})
 	runCtx, runCancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, log: log, store: st, committer: com, auth: au, authz: az, chat: ch, gw: gw, metrics: m, stopAuth: runCancel, authDone: make(chan struct{}), plugins: ph, ips: ips}
+	s := &Server{cfg: cfg, log: log, store: st, committer: com, auth: au, authz: az, chat: ch, gw: gw, metrics: m, stopAuth: runCancel, authDone: make(chan struct{}), plugins: ph, ips: ips, events: evs}
 	go func() { defer close(s.authDone); au.Run(runCtx) }()
-	a := api.New(api.Options{Chat: ch, Auth: au, Authz: az, Store: st, Metrics: m, Logger: log, Limits: lim.api, ClientIP: ips.IP})
+	a := api.New(api.Options{Chat: ch, Auth: au, Authz: az, Store: st, Metrics: m, Logger: log, Limits: lim.api, ClientIP: ips.IP, Events: evs})
 	s.api = a
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
@@ -189,6 +202,12 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	hs.ErrorHandler = s.unreadRequest
 	hs.SecureErrorLogMessage = true // read errors never quote the request (its Authorization header)
+	// Security events name the request's trusted-proxy resolved client
+	// address and User-Agent.
+	app.Use(func(c *fiber.Ctx) error {
+		c.SetUserContext(secevent.WithRequest(c.UserContext(), ips.IP(c), c.Get(fiber.HeaderUserAgent)))
+		return c.Next()
+	})
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", s.readyz)
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})))
@@ -283,6 +302,9 @@ func (s *Server) Routes() []api.Route {
 	return append(rs, s.api.Routes()...)
 }
 
+// Events exposes the security event stream.
+func (s *Server) Events() *secevent.Outbox { return s.events }
+
 // Store exposes the store.
 func (s *Server) Store() *store.Store { return s.store }
 
@@ -367,6 +389,7 @@ func (s *Server) closeBackends() {
 	s.stopAuth()
 	<-s.authDone
 	s.committer.Close()
+	s.events.Close() // after everything that emits
 	_ = s.store.Close()
 }
 

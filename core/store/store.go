@@ -202,6 +202,14 @@ var migrations = []migration{
 	{"0007_blocks", func(tx *gorm.DB, _ string) error {
 		return tx.AutoMigrate(&Block{})
 	}},
+	{"0008_security_events", func(tx *gorm.DB, _ string) error {
+		// The bounded outbox of security events, its id counter (one row)
+		// and each plugin's cursor into it (core/secevent).
+		if err := tx.AutoMigrate(&SecurityEvent{}, &SecurityEventSeq{}, &SecurityCursor{}); err != nil {
+			return err
+		}
+		return tx.Create(&SecurityEventSeq{ID: 1}).Error
+	}},
 }
 
 // The org and space every installation starts with.
