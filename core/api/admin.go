@@ -11,12 +11,7 @@ import (
 )
 
 func (a *API) adminCreateUser(c *fiber.Ctx) error {
-	var req struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-		Email    string `json:"email"`
-		Role     string `json:"role"`
-	}
+	var req adminUserBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -70,11 +65,7 @@ func (a *API) adminRevokeSession(c *fiber.Ctx) error {
 }
 
 func (a *API) adminCreateInvite(c *fiber.Ctx) error {
-	var req struct {
-		MaxUses   int    `json:"max_uses"`
-		ExpiresIn int64  `json:"expires_in"` // seconds
-		Note      string `json:"note"`
-	}
+	var req inviteBody
 	if len(c.Body()) > 0 {
 		if err := bind(c, &req); err != nil {
 			return a.Error(c, err)

@@ -36,12 +36,7 @@ func (a *API) jwks(c *fiber.Ctx) error {
 }
 
 func (a *API) register(c *fiber.Ctx) error {
-	var req struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-		Email    string `json:"email"`
-		Invite   string `json:"invite"`
-	}
+	var req registerBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -100,11 +95,7 @@ func isUUID(s string) bool {
 }
 
 func (a *API) login(c *fiber.Ctx) error {
-	var req struct {
-		Username string          `json:"username"` // or the email address
-		Password string          `json:"password"`
-		Device   json.RawMessage `json:"device"`
-	}
+	var req loginBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -122,9 +113,7 @@ func (a *API) login(c *fiber.Ctx) error {
 }
 
 func (a *API) refresh(c *fiber.Ctx) error {
-	var req struct {
-		RefreshToken string `json:"refresh_token"`
-	}
+	var req refreshBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -139,9 +128,7 @@ func (a *API) refresh(c *fiber.Ctx) error {
 // logout ends the session named by the refresh token in the body or, with
 // no body, the session of the bearer access token.
 func (a *API) logout(c *fiber.Ctx) error {
-	var req struct {
-		RefreshToken string `json:"refresh_token"`
-	}
+	var req refreshBody
 	if len(bytes.TrimSpace(c.Body())) > 0 {
 		if err := bind(c, &req); err != nil {
 			return a.Error(c, err)
@@ -168,10 +155,7 @@ func (a *API) logout(c *fiber.Ctx) error {
 }
 
 func (a *API) changePassword(c *fiber.Ctx) error {
-	var req struct {
-		Current string `json:"current_password"`
-		New     string `json:"new_password"`
-	}
+	var req passwordBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -230,10 +214,7 @@ func (a *API) registerDevice(c *fiber.Ctx) error {
 }
 
 func (a *API) updateDevice(c *fiber.Ctx) error {
-	var req struct {
-		Name      *string `json:"name"`
-		PublicKey *string `json:"public_key"`
-	}
+	var req deviceUpdateBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}

@@ -69,7 +69,7 @@ func (s *Service) createUser(ctx context.Context, req RegisterRequest, role stri
 	}
 	var em *string
 	if e := strings.ToLower(strings.TrimSpace(req.Email)); e != "" {
-		if !strings.Contains(e, "@") || len(e) > 254 {
+		if !strings.Contains(e, "@") || len(e) > 254 || store.CheckText("email", e) != nil {
 			return store.User{}, &InputError{"email is not valid"}
 		}
 		em = &e
@@ -100,7 +100,15 @@ func (s *Service) createUser(ctx context.Context, req RegisterRequest, role stri
 				return err
 			}
 			if n == 0 {
-				u.Role = "superadmin"
+				// Concurrent registrations may all count no one: the
+				// claim, in this transaction, lets exactly one of them win.
+				first, err := store.ClaimStep(tx, store.FirstSuperadminStep)
+				if err != nil {
+					return err
+				}
+				if first {
+					u.Role = "superadmin"
+				}
 			}
 		}
 		if err := tx.Create(&u).Error; err != nil {
@@ -211,11 +219,14 @@ func (s *Service) openSession(ctx context.Context, u store.User, req LoginReques
 	if err != nil {
 		return Tokens{}, err
 	}
-	ua := req.UserAgent
-	if len(ua) > 256 {
-		ua = ua[:256]
+	// The User-Agent and address are the client's, not the user's choice:
+	// kept as storable text (valid UTF-8, cut on a rune boundary), never refused.
+	ua, ip := store.CleanText(req.UserAgent, 256), store.CleanText(req.IP, 64)
+	sid, err := uuid.NewV7()
+	if err != nil {
+		return Tokens{}, fmt.Errorf("session id: %w", err)
 	}
-	sess := store.Session{ID: uuid.NewString(), UserID: u.ID, DeviceID: d.ID, IP: req.IP, UserAgent: ua,
+	sess := store.Session{ID: sid.String(), UserID: u.ID, DeviceID: d.ID, IP: ip, UserAgent: ua,
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now + s.o.RefreshTTL.Milliseconds()}
 	refresh, rt := s.newRefresh(sess, now)
 	err = s.o.Store.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -226,6 +237,9 @@ func (s *Service) openSession(ctx context.Context, u store.User, req LoginReques
 	})
 	if err != nil {
 		return Tokens{}, fmt.Errorf("store session: %w", err)
+	}
+	if err := s.trimSessions(ctx, u.ID); err != nil {
+		s.o.Logger.Error("end sessions over the per-user cap", "user", u.ID, "err", err)
 	}
 	return s.tokens(u, sess, refresh)
 }
@@ -435,6 +449,9 @@ func CreateInvite(ctx context.Context, st *store.Store, creator string, req Invi
 	}
 	if len(req.Note) > 256 {
 		return InviteView{}, &InputError{"note is longer than 256 bytes"}
+	}
+	if err := store.CheckText("note", req.Note); err != nil {
+		return InviteView{}, &InputError{err.Error()}
 	}
 	raw := make([]byte, 24)
 	_, _ = rand.Read(raw)

@@ -104,6 +104,9 @@ type Options struct {
 	Now func() time.Time
 	// Hooks, when set, lets plugins refuse or observe password logins.
 	Hooks LoginHooks
+	// MaxSessions caps a user's active sessions: a login over it ends the
+	// least recently used ones (revoke reason session_limit). 0: no cap.
+	MaxSessions int
 }
 
 // LoginHooks is the plugin host's seam into logins. UserWillLogIn runs after

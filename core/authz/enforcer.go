@@ -109,6 +109,10 @@ func invalidf(format string, args ...any) error {
 // been written, so that a deliberately emptied policy is not re-seeded.
 const SeedStep = "authz_seed_v1"
 
+// ClearanceStep is recorded once the clearance rule has been extended to
+// every room operation (ClearanceDenies) in a policy seeded before that.
+const ClearanceStep = "authz_clearance_v2"
+
 // New loads the policy (seeding it on first start) and returns the enforcer.
 func New(ctx context.Context, o Options) (*Enforcer, error) {
 	if o.Store == nil {
@@ -130,6 +134,9 @@ func New(ctx context.Context, o Options) (*Enforcer, error) {
 		o.Now = time.Now
 	}
 	if err := seed(ctx, o.Store); err != nil {
+		return nil, err
+	}
+	if err := extendClearance(ctx, o.Store); err != nil {
 		return nil, err
 	}
 	m, err := model.NewModelFromString(modelText)
@@ -185,6 +192,35 @@ func seed(ctx context.Context, st *store.Store) error {
 		return fmt.Errorf("authz: seed: %w", err)
 	}
 	return st.MarkMigration(ctx, SeedStep)
+}
+
+// extendClearance adds, once, the clearance denies a policy seeded with
+// the first list lacks. Rules of that first list are not re-added: an
+// operator may have removed them on purpose.
+func extendClearance(ctx context.Context, st *store.Store) error {
+	done, err := st.MigrationDone(ctx, ClearanceStep)
+	if err != nil || done {
+		return err
+	}
+	stored, err := st.AuthzRules(ctx)
+	if err != nil {
+		return fmt.Errorf("authz: extend clearance rule: %w", err)
+	}
+	have := map[store.AuthzRule]bool{}
+	for _, r := range stored {
+		r.ID = 0
+		have[r] = true
+	}
+	var add []store.AuthzRule
+	for _, p := range ClearanceDenies() {
+		if r := ruleOf("p", p.rule()); !slices.Contains(clearanceSeededV1, p.Act) && !have[r] {
+			add = append(add, r)
+		}
+	}
+	if err := st.AddAuthzRules(ctx, add); err != nil {
+		return fmt.Errorf("authz: extend clearance rule: %w", err)
+	}
+	return st.MarkMigration(ctx, ClearanceStep)
 }
 
 // reloadLocked reads policy and attributes from the database. The caller

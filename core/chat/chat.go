@@ -4,6 +4,7 @@
 package chat
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +13,7 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -92,6 +93,11 @@ type Options struct {
 	// MessageLimit limits sends and mutations per user, over WebSocket and
 	// REST together (nil: none).
 	MessageLimit *ratelimit.Limiter
+	// ActionLimit limits the other room actions that write and broadcast
+	// (joins, leaves, read receipts) per user; RoomLimit limits room
+	// creation per user (nil: none).
+	ActionLimit *ratelimit.Limiter
+	RoomLimit   *ratelimit.Limiter
 }
 
 // Service implements room actions.
@@ -368,6 +374,13 @@ func (s *Service) send(ctx context.Context, user string, asMember bool, req Send
 		done(Ack{}, Errorf(protocol.CodeBadRequest, "ref is longer than 128 bytes"))
 		return
 	}
+	if err := store.CheckText("ref", req.Ref); err != nil {
+		done(Ack{}, AsError(err))
+		return
+	}
+	if string(bytes.TrimSpace(req.Meta)) == "null" {
+		req.Meta = nil // "meta": null means no meta, whichever door it came through
+	}
 	if err := s.checkMeta(req.Meta); err != nil {
 		done(Ack{}, err)
 		return
@@ -457,17 +470,30 @@ func (s *Service) command(ctx context.Context, user string, req SendRequest, don
 	})
 }
 
+// checkText applies the rules of a message text: at most MaxText bytes,
+// storable, and not blank.
 func (s *Service) checkText(t string) error {
-	if strings.TrimSpace(t) == "" {
-		return Errorf(protocol.CodeBadRequest, "text is empty")
-	}
 	if len(t) > s.o.MaxText {
 		return Errorf(protocol.CodeTooLarge, "text is %d bytes; the limit is %d", len(t), s.o.MaxText)
 	}
-	if !utf8.ValidString(t) {
-		return Errorf(protocol.CodeBadRequest, "text is not valid UTF-8")
+	if err := store.CheckText("text", t); err != nil {
+		return AsError(err)
+	}
+	if blank(t) {
+		return Errorf(protocol.CodeBadRequest, "text is empty")
 	}
 	return nil
+}
+
+// blank reports whether t shows nothing: only white space, control and
+// format characters (zero-width spaces, joiners, byte-order marks).
+func blank(t string) bool {
+	for _, r := range t {
+		if !unicode.IsSpace(r) && !unicode.IsControl(r) && !unicode.Is(unicode.Cf, r) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Service) checkMeta(m json.RawMessage) error {
@@ -480,6 +506,9 @@ func (s *Service) checkMeta(m json.RawMessage) error {
 	var obj map[string]any
 	if err := json.Unmarshal(m, &obj); err != nil || obj == nil {
 		return Errorf(protocol.CodeBadRequest, "meta must be a JSON object")
+	}
+	if err := store.CheckJSON("meta", m); err != nil {
+		return AsError(err)
 	}
 	return nil
 }
@@ -511,8 +540,8 @@ func (s *Service) Mutate(ctx context.Context, id auth.Identity, req MutateReques
 			return
 		}
 	case store.EventReaction:
-		if req.Emoji == "" || len(req.Emoji) > 64 || !utf8.ValidString(req.Emoji) || strings.ContainsAny(req.Emoji, " \t\n") {
-			done(Ack{}, Errorf(protocol.CodeBadRequest, "emoji must be 1–64 bytes of UTF-8 without spaces"))
+		if req.Emoji == "" || len(req.Emoji) > 64 || store.CheckText("emoji", req.Emoji) != nil || strings.ContainsAny(req.Emoji, " \t\n") {
+			done(Ack{}, Errorf(protocol.CodeBadRequest, "emoji must be 1–64 bytes of UTF-8 without spaces or NUL"))
 			return
 		}
 	case store.EventDeleted:
@@ -584,6 +613,14 @@ func (s *Service) Mutate(ctx context.Context, id auth.Identity, req MutateReques
 func (s *Service) allowMessage(id auth.Identity) error {
 	if ok, wait := s.o.MessageLimit.Allow(id.UserID); !ok {
 		return RateLimited(wait, "you are sending faster than %s", s.o.MessageLimit.Rate())
+	}
+	return nil
+}
+
+// allowAction applies the per-user rate of joins, leaves and read receipts.
+func (s *Service) allowAction(id auth.Identity, what string) error {
+	if ok, wait := s.o.ActionLimit.Allow(id.UserID); !ok {
+		return RateLimited(wait, "too many joins, leaves and read receipts (limit %s); this %s was not done", s.o.ActionLimit.Rate(), what)
 	}
 	return nil
 }

@@ -16,10 +16,14 @@ import (
 // Config is everything `unhidra serve` takes. Every flag has an env twin
 // (UNHIDRA_ + upper-case name with '-' → '_'); flags win over env.
 type Config struct {
-	Addr           string
-	DataDir        string
-	DatabaseURL    string
-	Plugins        string
+	Addr        string
+	DataDir     string
+	DatabaseURL string
+	Plugins     string
+	// PluginsNamed is true when Plugins was given (--plugins or
+	// UNHIDRA_PLUGINS) rather than defaulted: a missing file is then an
+	// error, while a missing default file means no plugins.
+	PluginsNamed   bool
 	AllowedOrigins []string
 	// TrustedProxies are addresses/CIDRs of reverse proxies whose
 	// X-Forwarded-For is believed (for lockout and rate limits).
@@ -65,7 +69,15 @@ type Config struct {
 	RateRegister     ratelimit.Rate
 	RateIP           ratelimit.Rate
 	RateUserMessages ratelimit.Rate
-	RateFrames       ratelimit.Rate
+	// RateUserActions limits joins, leaves and read receipts per user;
+	// RateUserRooms room creations per user.
+	RateUserActions ratelimit.Rate
+	RateUserRooms   ratelimit.Rate
+	RateFrames      ratelimit.Rate
+	// MaxUserSessions caps a user's active sessions (logins); a login over
+	// it ends the least recently used one. 0: no cap. Not a rate: it stays
+	// with --rate-limits=off.
+	MaxUserSessions int
 	// PluginReattach is UNHIDRA_PLUGIN_REATTACH (no flag): plugins to attach
 	// to instead of starting, for debugging (docs/plugins.md).
 	PluginReattach string
@@ -91,9 +103,13 @@ func DefaultConfig() Config {
 		LockoutThreshold: 5, LockoutIPThreshold: 20, LockoutWindow: 15 * time.Minute,
 		LockoutBase: time.Minute, LockoutMax: time.Hour,
 
-		RateLimits: "on", RateLogin: ratelimit.Rate{N: 10, Per: time.Minute}, RateRegister: ratelimit.Rate{N: 5, Per: time.Hour},
+		// 60 registrations an hour per address lets an office of 50 behind
+		// one NAT address sign up together; login lockout, not this rate,
+		// is what stops password guessing.
+		RateLimits: "on", RateLogin: ratelimit.Rate{N: 10, Per: time.Minute}, RateRegister: ratelimit.Rate{N: 60, Per: time.Hour},
 		RateIP: ratelimit.Rate{N: 60, Per: time.Minute}, RateUserMessages: ratelimit.Rate{N: 30, Per: time.Minute},
-		RateFrames: ratelimit.Rate{N: 50, Per: time.Second},
+		RateUserActions: ratelimit.Rate{N: 120, Per: time.Minute}, RateUserRooms: ratelimit.Rate{N: 60, Per: time.Hour},
+		RateFrames: ratelimit.Rate{N: 50, Per: time.Second}, MaxUserSessions: 100,
 	}
 }
 
@@ -143,6 +159,9 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.Var(&c.RateRegister, "rate-register", "registrations per client address")
 	fs.Var(&c.RateIP, "rate-ip", "WebSocket handshakes and other auth calls per client address")
 	fs.Var(&c.RateUserMessages, "rate-user-messages", "messages (sends, edits, deletes, reactions) per user")
+	fs.Var(&c.RateUserActions, "rate-user-actions", "joins, leaves and read receipts per user")
+	fs.Var(&c.RateUserRooms, "rate-user-rooms", "room creations per user")
+	fs.IntVar(&c.MaxUserSessions, "max-user-sessions", c.MaxUserSessions, "active sessions (logins) per user; a login over it ends the least recently used (0: no cap)")
 	fs.Var(&c.RateFrames, "rate-frames", "client frames per WebSocket connection")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
@@ -167,6 +186,8 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	c.PluginsNamed = getenv("UNHIDRA_PLUGINS") != ""
+	fs.Visit(func(f *flag.Flag) { c.PluginsNamed = c.PluginsNamed || f.Name == "plugins" })
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -202,6 +223,9 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return c, fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	if c.MaxUserSessions < 0 {
+		return c, fmt.Errorf("--max-user-sessions %d: 0 (no cap) or more", c.MaxUserSessions)
 	}
 	if c.MaxFrame < 1024 {
 		return c, fmt.Errorf("--max-frame %d: at least 1024", c.MaxFrame)

@@ -55,6 +55,8 @@ type Server struct {
 type limits struct {
 	api      api.Limits
 	messages *ratelimit.Limiter
+	actions  *ratelimit.Limiter
+	rooms    *ratelimit.Limiter
 	frames   ratelimit.Rate
 }
 
@@ -70,6 +72,8 @@ func newLimits(cfg Config, log *slog.Logger) limits {
 		api: api.Limits{Login: ratelimit.New(cfg.RateLogin), Register: ratelimit.New(cfg.RateRegister),
 			IP: ratelimit.New(cfg.RateIP)},
 		messages: ratelimit.New(cfg.RateUserMessages),
+		actions:  ratelimit.New(cfg.RateUserActions),
+		rooms:    ratelimit.New(cfg.RateUserRooms),
 		frames:   cfg.RateFrames,
 	}
 }
@@ -106,13 +110,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	ph := pluginhost.New(pluginhost.Options{Path: cfg.Plugins, Store: st, Metrics: m, Logger: log, Authorizer: pluginAuthz{az},
-		Builtins: cfg.Builtins, Reattach: reattach, Executable: cfg.PluginExecutable, MissingOK: cfg.Plugins == DefaultConfig().Plugins,
+		Builtins: cfg.Builtins, Reattach: reattach, Executable: cfg.PluginExecutable, MissingOK: cfg.Plugins == DefaultConfig().Plugins && !cfg.PluginsNamed,
 		WASMCacheDir: filepath.Join(cfg.DataDir, "wasm-cache")})
 	au, err := auth.New(ctx, auth.Options{Store: st, DataDir: cfg.DataDir, KeysDir: cfg.KeysDir, Alg: cfg.JWTAlg,
 		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, Registration: cfg.Registration,
 		KeyRotation: cfg.KeyRotation, KeyPublishLead: cfg.KeyPublishLead, Logger: log,
-		Argon2: auth.Argon2Params{Time: uint32(cfg.Argon2Time), Memory: uint32(cfg.Argon2Memory), Threads: uint8(cfg.Argon2Threads)},
-		Hooks:  ph,
+		Argon2:      auth.Argon2Params{Time: uint32(cfg.Argon2Time), Memory: uint32(cfg.Argon2Memory), Threads: uint8(cfg.Argon2Threads)},
+		Hooks:       ph,
+		MaxSessions: cfg.MaxUserSessions,
 		Lockout: auth.LockoutOptions{Threshold: cfg.LockoutThreshold, IPThreshold: cfg.LockoutIPThreshold,
 			Window: cfg.LockoutWindow, Base: cfg.LockoutBase, Max: cfg.LockoutMax}})
 	if err != nil {
@@ -128,7 +133,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	h := hub.New()
-	ch := chat.New(chat.Options{Store: st, Committer: com, Hub: h, Authz: az, Metrics: m, Logger: log, MessageLimit: lim.messages, Hooks: ph})
+	ch := chat.New(chat.Options{Store: st, Committer: com, Hub: h, Authz: az, Metrics: m, Logger: log, Hooks: ph,
+		MessageLimit: lim.messages, ActionLimit: lim.actions, RoomLimit: lim.rooms})
 	if err := ph.Start(ctx, ch); err != nil {
 		ph.Close()
 		com.Close()
