@@ -446,6 +446,8 @@ func (m *managed) connect(ctx context.Context, client *goplugin.Client, spec *Sp
 	}
 	inst.contract, inst.sdk = hs.ContractVersion, hs.Sdk
 
+	// A new process registers its sign-in buttons afresh in OnActivate.
+	m.h.dropLoginMethods(m)
 	// Serve the host API to this process over the broker.
 	id := remote.Broker.NextId()
 	go remote.Broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {

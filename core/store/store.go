@@ -192,6 +192,11 @@ var migrations = []migration{
 		// Policy rules, plus the ABAC attributes of users and rooms.
 		return tx.AutoMigrate(&AuthzRule{}, &User{}, &Room{})
 	}},
+	{"0007_identity", func(tx *gorm.DB, _ string) error {
+		// Profile and external id of users, linked identities, and the
+		// short-lived rows of plugin logins and second factors.
+		return tx.AutoMigrate(&User{}, &ExternalIdentity{}, &LoginChallenge{}, &LoginCode{})
+	}},
 }
 
 // The org and space every installation starts with.
