@@ -170,13 +170,13 @@ type IssuedLogin struct {
 // tokens, or into the login's second-factor challenge.
 func (s *Service) IssueLogin(ctx context.Context, req IssueRequest) (IssuedLogin, error) {
 	u, err := s.o.Store.UserByID(ctx, req.UserID)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && u.Role == "bot") {
 		return IssuedLogin{}, fmt.Errorf("user %q: %w", req.UserID, ErrNotFound)
 	}
 	if err != nil {
 		return IssuedLogin{}, err
 	}
-	if u.DeactivatedAt != 0 || u.Role == "bot" {
+	if u.DeactivatedAt != 0 {
 		return IssuedLogin{}, fmt.Errorf("user %q: %w", req.UserID, ErrDeactivated)
 	}
 	dev := DeviceSpec{Name: req.Device}

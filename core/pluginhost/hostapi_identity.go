@@ -196,6 +196,9 @@ func (a *hostAPI) ResolveIdentity(ctx context.Context, r *pb.ResolveIdentityRequ
 	if err != nil {
 		return nil, grpcErr(err)
 	}
+	if res.Linked {
+		a.m.securityEvent("identity.link", res.User.ID, "success", "issuer", id.Issuer)
+	}
 	if res.Created {
 		if err := a.m.h.authz.UserCreated(ctx, res.User); err != nil {
 			return nil, grpcErr(err)
@@ -259,4 +262,12 @@ func (a *hostAPI) ConfirmSecondFactor(ctx context.Context, r *pb.ConfirmSecondFa
 // deactivated an account (m itself is not told of its own change).
 func (h *Host) userLifecycle(hook pb.Hook, m *managed, u store.User, changed []string) {
 	h.Notify(hook, m.bot, &pb.UserLifecycleEvent{User: userPB(u), Actor: "plugin:" + m.id, Changed: changed})
+	m.securityEvent(HookName(hook), u.ID, "success", "changed", changed)
+}
+
+// securityEvent records an auditable action of plugin m (kind, target,
+// outcome, attributes; never a secret). It logs for now; the security event
+// stream hooks in here.
+func (m *managed) securityEvent(kind, target, outcome string, attrs ...any) {
+	m.log().Info("security event", append([]any{"kind", kind, "actor", "plugin:" + m.id, "target", target, "outcome", outcome}, attrs...)...)
 }

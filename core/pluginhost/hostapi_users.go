@@ -182,14 +182,15 @@ func (a *hostAPI) changeRole(ctx context.Context, r *pb.RoleAssignment, grant bo
 	as := authz.Assignment{Subject: authz.User(u.ID), Role: r.Role, Scope: scope}
 	// Room roles are memberships: they go through the room's one path
 	// (chat), which adds or removes the member and tells the room.
+	kind := "role.assign"
+	if !grant {
+		kind = "role.remove"
+	}
 	if err := a.m.h.chat.ChangeRole(ctx, a.subject(), as, grant); err != nil {
+		a.m.securityEvent(kind, u.ID, "refused", "role", r.Role, "scope", scope, "err", err)
 		return nil, grpcErr(err)
 	}
-	verb := "assigned"
-	if !grant {
-		verb = "removed"
-	}
-	a.m.log().Info("plugin "+verb+" a role", "user", u.ID, "role", r.Role, "scope", scope)
+	a.m.securityEvent(kind, u.ID, "success", "role", r.Role, "scope", scope)
 	return &pb.Empty{}, nil
 }
 

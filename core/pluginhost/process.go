@@ -362,6 +362,8 @@ func (m *managed) countStart() {
 // start launches (or attaches to) a process, handshakes and activates it.
 func (m *managed) start(ctx context.Context) (*instance, error) {
 	spec := m.spec.Load()
+	// A new process or module registers its sign-in buttons afresh.
+	m.h.dropLoginMethods(m)
 	if spec.Kind == "wasm" {
 		return m.startWasm(ctx)
 	}
@@ -446,8 +448,6 @@ func (m *managed) connect(ctx context.Context, client *goplugin.Client, spec *Sp
 	}
 	inst.contract, inst.sdk = hs.ContractVersion, hs.Sdk
 
-	// A new process registers its sign-in buttons afresh in OnActivate.
-	m.h.dropLoginMethods(m)
 	// Serve the host API to this process over the broker.
 	id := remote.Broker.NextId()
 	go remote.Broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
