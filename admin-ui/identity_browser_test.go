@@ -152,7 +152,7 @@ func TestSignInWithIdentityPlugin(t *testing.T) {
 		Log: &logs, LogLevel: slog.LevelDebug})
 	alloc := startBrowser(t)
 	var rec urlRecorder
-	var secrets []string // tokens and challenge secrets the browser held
+	var secrets []string            // tokens and challenge secrets the browser held
 	var ssoLogins, factorLogins int // completed, so that -run on one subtest checks what ran
 
 	button := chromedp.CSS(`#auth-methods a[data-plugin="idp"]`)

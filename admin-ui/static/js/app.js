@@ -87,7 +87,8 @@ class App {
     $('#auth-mfa').hidden = false;
     $('#auth-title').textContent = 'Confirm it is you';
     $('#auth-factor-list').replaceChildren(...factors.map((f) => h('li', null,
-      h('a', { class: 'button primary', href: f.url + '?challenge=' + encodeURIComponent(challenge), dataset: { plugin: f.plugin, factor: f.id } }, f.label))));
+      h('a', { class: 'button primary', href: f.url + (f.url.includes('?') ? '&' : '?') + 'challenge=' + encodeURIComponent(challenge),
+        dataset: { plugin: f.plugin, factor: f.id } }, f.label))));
     const first = $('#auth-factor-list a');
     if (first) first.focus();
   }
@@ -107,7 +108,7 @@ class App {
     try {
       ms = ((await this.api.methods()).methods || []).filter((m) => m.kind === 'plugin');
     } catch (e) {
-      if (!(e.missingRoute)) showError(e, 'Sign-in methods');
+      if (!e.missingRoute) showError(e, 'Sign-in methods');
     }
     $('#auth-method-list').replaceChildren(...ms.map((m) => h('li', null,
       h('a', { class: 'button', href: m.url, dataset: { plugin: m.plugin, method: m.id } }, m.label))));
