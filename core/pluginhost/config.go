@@ -281,11 +281,10 @@ func (p *parser) plugin(n *yaml.Node, i int) (*Spec, error) {
 			if err := p.str(v, what+".kind", &s.Kind); err != nil {
 				return err
 			}
-			switch s.Kind {
-			case "process", "wasm":
+			if _, ok := runtimes[s.Kind]; ok {
 				return nil
 			}
-			return p.errf(v, "%s: kind %q: want process or wasm", what, s.Kind)
+			return p.errf(v, "%s: kind %q: want one of %s", what, s.Kind, strings.Join(slices.Sorted(maps.Keys(runtimes)), ", "))
 		},
 		"builtin": func(v *yaml.Node) error { return p.str(v, what+".builtin", &s.Builtin) },
 		"wasm":    func(v *yaml.Node) error { wasmKeys = append(wasmKeys, v); return p.str(v, what+".wasm", &s.WASM.Path) },
@@ -433,30 +432,8 @@ func (p *parser) plugin(n *yaml.Node, i int) (*Spec, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.Kind == "wasm" {
-		if s.Builtin != "" || len(s.Command) > 0 {
-			return nil, p.errf(n, "%s: kind wasm runs a module (wasm:), not builtin or command", what)
-		}
-		if s.WASM.Path == "" {
-			return nil, p.errf(n, "%s: kind wasm needs wasm: (the .wasm file; add source: to build it from Go)", what)
-		}
-		s.WASM.Path = p.anchor(s.WASM.Path)
-		if s.WASM.Source != "" {
-			s.WASM.Source = p.anchor(s.WASM.Source)
-		}
-		if len(s.WASM.HTTPAllow) > 0 && !slices.Contains(s.Grants, "http") {
-			return nil, p.errf(n, "%s: http_allow needs the http grant", what)
-		}
-		if len(s.WASM.PostRooms) > 0 && !slices.Contains(s.Grants, "messages.post") {
-			return nil, p.errf(n, "%s: post_rooms needs the messages.post grant", what)
-		}
-	} else {
-		if len(wasmKeys) > 0 {
-			return nil, p.errf(wasmKeys[0], "%s: this key applies to kind: wasm only", what)
-		}
-		if (s.Builtin == "") == (len(s.Command) == 0) {
-			return nil, p.errf(n, "%s: give exactly one of builtin (a first-party plugin) or command (an executable)", what)
-		}
+	if err := runtimes[s.Kind].check(p, n, s, what, wasmKeys); err != nil {
+		return nil, err
 	}
 	if len(s.Command) > 0 {
 		c := s.Command[0]
@@ -501,15 +478,7 @@ func (p *parser) perHook(n *yaml.Node, what string, fn func(pb.Hook, *yaml.Node)
 // sameProcess reports whether a and b run the same program the same way, so
 // a reload need not restart it.
 func sameProcess(a, b *Spec) bool {
-	if a.Kind == "wasm" || b.Kind == "wasm" {
-		// A module's settings are fixed at load: any change means a swap.
-		return a.Kind == b.Kind && string(a.SHA256) == string(b.SHA256) && string(a.Config) == string(b.Config) &&
-			a.WASM.Path == b.WASM.Path && a.WASM.Source == b.WASM.Source && a.WASM.MemoryMB == b.WASM.MemoryMB &&
-			a.WASM.Instances == b.WASM.Instances && a.WASM.RecycleAfter == b.WASM.RecycleAfter &&
-			slices.Equal(a.WASM.HTTPAllow, b.WASM.HTTPAllow) && slices.Equal(a.WASM.HTTPAllowNets, b.WASM.HTTPAllowNets) &&
-			slices.Equal(a.WASM.PostRooms, b.WASM.PostRooms) && slices.Equal(a.Grants, b.Grants)
-	}
-	return a.Builtin == b.Builtin && slices.Equal(a.Command, b.Command) && string(a.SHA256) == string(b.SHA256)
+	return a.Kind == b.Kind && runtimes[a.Kind].same(a, b)
 }
 
 // anchor makes a relative path relative to plugins.yaml's folder.

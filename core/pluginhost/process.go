@@ -359,14 +359,17 @@ func (m *managed) countStart() {
 	}
 }
 
-// start launches (or attaches to) a process, handshakes and activates it.
+// start starts one instance of the plugin with the runtime of its kind.
 func (m *managed) start(ctx context.Context) (*instance, error) {
-	spec := m.spec.Load()
 	// A new process or module registers its sign-in buttons afresh.
 	m.h.dropLoginMethods(m)
-	if spec.Kind == "wasm" {
-		return m.startWasm(ctx)
-	}
+	return runtimes[m.spec.Load().Kind].start(ctx, m)
+}
+
+// startProcess launches (or attaches to) a process, handshakes and
+// activates it.
+func (m *managed) startProcess(ctx context.Context) (*instance, error) {
+	spec := m.spec.Load()
 	cfg := &goplugin.ClientConfig{
 		HandshakeConfig:  plugin.Handshake,
 		Plugins:          goplugin.PluginSet{plugin.PluginName: &plugin.GRPCPlugin{}},
@@ -565,17 +568,11 @@ func (m *managed) stop() {
 func (m *managed) binaryChanged() bool {
 	inst := m.cur.Load()
 	spec := m.spec.Load()
-	if spec.Kind == "wasm" && inst != nil {
-		return fileIdentity(spec.WASM.Path) != inst.fileID
-	}
-	if inst == nil || inst.fileID == "" || len(spec.Command) == 0 {
+	if inst == nil || inst.fileID == "" {
 		return false
 	}
-	path, err := exec.LookPath(spec.Command[0])
-	if err != nil {
-		return false
-	}
-	return fileIdentity(path) != inst.fileID
+	path := runtimes[spec.Kind].program(spec)
+	return path != "" && fileIdentity(path) != inst.fileID
 }
 
 func fileIdentity(path string) string {

@@ -20,6 +20,7 @@ import (
 	"syscall"
 
 	"github.com/unhidra/unhidra/core/server"
+	"github.com/unhidra/unhidra/sdk/plugin"
 )
 
 var version = "dev"
@@ -75,7 +76,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "unhidra:", err)
 		return 2
 	}
-	cfg.Builtins = builtinNames()
+	cfg.Builtins = plugin.Builtins()
 	log := newLogger(cfg, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

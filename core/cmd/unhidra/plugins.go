@@ -3,38 +3,23 @@ package main
 import (
 	"fmt"
 	"io"
-	"slices"
 
-	"github.com/unhidra/unhidra/plugins/welcome"
 	"github.com/unhidra/unhidra/sdk/plugin"
+
+	// First-party plugins compiled into this binary register themselves
+	// (plugin.RegisterBuiltin); the server runs each as a separate process,
+	// `unhidra plugin <name>`, so a crashing plugin never takes the core down.
+	_ "github.com/unhidra/unhidra/plugins/welcome"
 )
-
-// builtins are the first-party plugins compiled into this binary. The
-// server runs each as a separate process, `unhidra plugin <name>`, so a
-// crashing plugin never takes the core down.
-var builtins = map[string]func() any{
-	"welcome": func() any { return welcome.New() },
-}
-
-func builtinNames() []string {
-	names := make([]string, 0, len(builtins))
-	for n := range builtins {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
 
 func runPlugin(args []string, stderr io.Writer) int {
 	if len(args) != 1 {
-		fmt.Fprintf(stderr, "usage: unhidra plugin <name>  (one of %v)\n", builtinNames())
+		fmt.Fprintf(stderr, "usage: unhidra plugin <name>  (one of %v)\n", plugin.Builtins())
 		return 2
 	}
-	mk, ok := builtins[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "unhidra: no first-party plugin %q (have %v)\n", args[0], builtinNames())
+	if err := plugin.ServeBuiltin(args[0]); err != nil {
+		fmt.Fprintf(stderr, "unhidra: %v\n", err)
 		return 2
 	}
-	plugin.Serve(mk())
 	return 0
 }

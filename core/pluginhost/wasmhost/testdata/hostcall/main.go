@@ -1,8 +1,11 @@
-// A module that calls any host method through the generic host_call import:
-// its command (/<config command>) takes a method name and a JSON request,
-// "/wcall ListUsers {"limit":5}", and answers "OK <json>" or "ERR <message>"
-// (messages start with the gRPC code name, e.g. "PERMISSION_DENIED: …").
-// It registers the command itself, through host_call, when activated.
+// A module that calls any host method through the generic host_call import
+// (unhidra.HostCall): its command (/<config command>) takes a method name
+// and a protojson request, "/wcall ListUsers {"limit":5}", and answers
+// "OK <json>" or "ERR <message>" (messages start with the gRPC code name,
+// e.g. "PERMISSION_DENIED: …"). It registers the command itself, through
+// host_call, when activated, and is a second factor for users whose name
+// starts with "wmfa-" (factor "wcode"; the test confirms it through the
+// command, as a factor page would).
 package main
 
 import (
@@ -14,42 +17,46 @@ import (
 
 type mod struct{}
 
-func (mod) OnActivate(config []byte) error {
+func (mod) OnActivate(req *unhidra.ActivateRequest) error {
 	var cfg struct {
 		Command string `json:"command"`
 	}
-	if len(config) > 0 {
-		if err := json.Unmarshal(config, &cfg); err != nil {
+	if len(req.ConfigJson) > 0 {
+		if err := json.Unmarshal(req.ConfigJson, &cfg); err != nil {
 			return err
 		}
 	}
 	if cfg.Command == "" {
 		cfg.Command = "wcall"
 	}
-	if err := unhidra.HostCall("RegisterCommand", map[string]string{"trigger": cfg.Command}, nil); err != nil {
+	if err := unhidra.HostCall("RegisterCommand", &unhidra.Command{Trigger: cfg.Command}, nil); err != nil {
 		unhidra.Log(unhidra.LevelWarn, "register command: "+err.Error())
 	}
 	return nil
 }
 
-// Commands is empty: the command is registered in OnActivate.
-func (mod) Commands() []unhidra.Command { return nil }
-
-func (mod) ExecuteCommand(a *unhidra.CommandArgs) (*unhidra.CommandResponse, error) {
-	rest := strings.TrimSpace(strings.TrimPrefix(a.Raw, "/"+a.Command))
-	method, req, _ := strings.Cut(rest, " ")
-	var out json.RawMessage
-	var in any
-	if strings.TrimSpace(req) != "" {
-		in = json.RawMessage(req)
+func (mod) ExecuteCommand(req *unhidra.CommandRequest) (*unhidra.CommandResponse, error) {
+	method, in, _ := strings.Cut(strings.TrimSpace(req.Args), " ")
+	var body any
+	if strings.TrimSpace(in) != "" {
+		body = json.RawMessage(in)
 	}
-	if err := unhidra.HostCall(method, in, &out); err != nil {
+	var out json.RawMessage
+	if err := unhidra.HostCall(method, body, &out); err != nil {
 		return &unhidra.CommandResponse{Text: "ERR " + err.Error()}, nil
 	}
 	if len(out) == 0 {
 		out = json.RawMessage("{}")
 	}
 	return &unhidra.CommandResponse{Text: "OK " + string(out)}, nil
+}
+
+func (mod) SecondFactorRequired(req *unhidra.SecondFactorRequest) (*unhidra.SecondFactorResponse, error) {
+	if !strings.HasPrefix(req.Username, "wmfa-") {
+		return &unhidra.SecondFactorResponse{}, nil
+	}
+	return &unhidra.SecondFactorResponse{Required: true,
+		Factors: []*unhidra.Factor{{Id: "wcode", Label: "WASM code", Path: "/wmfa"}}}, nil
 }
 
 func init() { unhidra.Register(mod{}) }
