@@ -366,7 +366,8 @@ func (m *Module) hostCall(ctx context.Context, mod api.Module, st []uint64) {
 	out, err := m.opts.Host.Call(ctx, m.id, string(method), req)
 	if err != nil {
 		if errors.Is(err, ErrDenied) {
-			m.stats.Denied.Add(1) // the Host logged and counted the refusal
+			m.stats.Denied.Add(1)
+			m.log.Warn("wasm host call denied", "call", string(method), "hook", cs.hook)
 		}
 		st[0] = fail(cs, err.Error())
 		return
