@@ -266,6 +266,7 @@ func TestIdentityHostCalls(t *testing.T) {
 			}
 			t.Run("methods", func(t *testing.T) { testLoginMethods(t, e) })
 			t.Run("second-factor", func(t *testing.T) { testSecondFactor(t, e) })
+			t.Run("wasm/second-factor", func(t *testing.T) { testWASMSecondFactor(t, e) })
 			t.Run("deactivation", func(t *testing.T) { testDeactivation(t, e) })
 			alive(t, e.ac, e.bc)
 		})
@@ -589,6 +590,34 @@ func testSecondFactor(t *testing.T, e *env) {
 	e.wantCode(t, "NOT_FOUND", "idp", "ConfirmSecondFactor", `{"challenge":"`+ch+`","factor":"code","ok":true}`)
 	if st, body := rest(t, e, "POST", "/v1/auth/login", "", map[string]any{"username": "mfa-carol", "password": "password-carol"}); st != 429 {
 		t.Fatalf("login of a locked account: %d %v; want 429", st, body)
+	}
+}
+
+// A WASM module is a second factor too: it offers its factor, reads and
+// confirms the challenge through host_call; a module without the identity
+// grant is never asked.
+func testWASMSecondFactor(t *testing.T, e *env) {
+	if _, err := e.API().Register(context.Background(), "wmfa-hank", "password-hank", ""); err != nil {
+		t.Fatal(err)
+	}
+	st, out := rest(t, e, "POST", "/v1/auth/login", "", map[string]any{"username": "wmfa-hank", "password": "password-hank"})
+	fs, _ := out["factors"].([]any)
+	if st != 401 || len(fs) != 1 {
+		t.Fatalf("login of wmfa-hank: %d %v; want one factor", st, out)
+	}
+	if f := fs[0].(map[string]any); str(f["plugin"]) != "widp" || str(f["id"]) != "wcode" || str(f["url"]) != "/plugins/widp/wmfa" {
+		t.Fatalf("factor %v", f)
+	}
+	ch := str(out["challenge"])
+	if got := e.mustCall(t, "wcall", "GetLoginChallenge", `{"challenge":"`+ch+`"}`); str(got["username"]) != "wmfa-hank" || got["confirmed"] == true {
+		t.Fatalf("GetLoginChallenge: %v", got)
+	}
+	if got := e.mustCall(t, "wcall", "ConfirmSecondFactor", `{"challenge":"`+ch+`","factor":"wcode","ok":true}`); got["confirmed"] != true {
+		t.Fatalf("ConfirmSecondFactor: %v", got)
+	}
+	st, tok := rest(t, e, "POST", "/v1/auth/mfa/complete", "", map[string]any{"challenge": ch, "secret": str(out["secret"])})
+	if st != 200 || str(tok["access_token"]) == "" {
+		t.Fatalf("complete: %d %v", st, tok)
 	}
 }
 

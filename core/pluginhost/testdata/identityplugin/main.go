@@ -1,5 +1,5 @@
 // Command identityplugin is the identity and provisioning test plugin, a
-// real process speaking the raw contract (plugin.proto over go-plugin):
+// real process built with the Go SDK:
 //
 //   - it registers a sign-in button whose page (GET /login) asks for a
 //     username; submitting it resolves the identity (creating the account
@@ -9,37 +9,31 @@
 //     page (GET /mfa?challenge=…) accepts the code 424242 and confirms the
 //     challenge, anything else counts as a failed attempt;
 //   - its command (/<config command>, default the plugin id) calls any host
-//     method: "/idp ListUsers {"limit":5}" answers "OK <protojson>" or
-//     "ERR <CODE>: <message>".
+//     method by name: "/idp ListUsers {"limit":5}" answers "OK <protojson>"
+//     or "ERR <CODE>: <message>".
 //
 // The first argument "broken-factor" makes SecondFactorRequired fail.
 // It never prints codes, challenges or tokens.
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
-	"io"
+	"net/http"
 	"net/url"
 	"os"
+	"reflect"
 	"strings"
 	"sync"
 
-	goplugin "github.com/hashicorp/go-plugin"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/unhidra/unhidra/sdk/plugin"
-	pb "github.com/unhidra/unhidra/sdk/proto/pluginv1"
 )
 
 // Issuer is the identity provider this plugin plays.
@@ -49,100 +43,73 @@ const Issuer = "https://testid.example"
 const FactorCode = "424242"
 
 func main() {
-	mode := ""
+	p := &idp{}
 	if len(os.Args) > 1 {
-		mode = os.Args[1]
+		p.mode = os.Args[1]
 	}
-	goplugin.Serve(&goplugin.ServeConfig{HandshakeConfig: plugin.Handshake,
-		Plugins:    goplugin.PluginSet{plugin.PluginName: &grpcPlugin{mode: mode}},
-		GRPCServer: goplugin.DefaultGRPCServer})
-}
-
-type grpcPlugin struct {
-	goplugin.NetRPCUnsupportedPlugin
-	mode string
-}
-
-func (p *grpcPlugin) GRPCServer(b *goplugin.GRPCBroker, s *grpc.Server) error {
-	pb.RegisterPluginServer(s, &idp{broker: b, mode: p.mode})
-	return nil
-}
-
-func (p *grpcPlugin) GRPCClient(context.Context, *goplugin.GRPCBroker, *grpc.ClientConn) (any, error) {
-	return nil, errors.New("plugin side only")
+	plugin.Serve(p)
 }
 
 type idp struct {
-	pb.UnimplementedPluginServer
-	broker *goplugin.GRPCBroker
-	mode   string
-
+	mode string
 	mu   sync.Mutex
-	id   string
-	conn *grpc.ClientConn
-	host pb.HostClient
+	host *plugin.Host
 }
 
-func (p *idp) Handshake(context.Context, *pb.HandshakeRequest) (*pb.HandshakeResponse, error) {
-	return &pb.HandshakeResponse{ContractVersion: uint32(pb.Version_CONTRACT_VERSION), Sdk: "identityplugin/raw",
-		Hooks: []pb.Hook{pb.Hook_HOOK_ON_ACTIVATE, pb.Hook_HOOK_SERVE_HTTP, pb.Hook_HOOK_SECOND_FACTOR_REQUIRED,
-			pb.Hook_HOOK_EXECUTE_COMMAND}}, nil
-}
-
-func (p *idp) OnActivate(ctx context.Context, r *pb.ActivateRequest) (*pb.Empty, error) {
-	conn, err := p.broker.Dial(r.HostBrokerId)
-	if err != nil {
-		return nil, err
-	}
+func (p *idp) OnActivate(ctx context.Context, h *plugin.Host) error {
 	var cfg struct {
 		Command string `json:"command"`
 		Label   string `json:"label"`
 	}
-	if len(r.ConfigJson) > 0 {
-		if err := json.Unmarshal(r.ConfigJson, &cfg); err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
+	if err := h.Config(&cfg); err != nil {
+		return err
 	}
 	if cfg.Command == "" {
-		cfg.Command = r.PluginId
+		cfg.Command = h.ID()
 	}
 	if cfg.Label == "" {
 		cfg.Label = "Sign in with TestID"
 	}
 	p.mu.Lock()
-	p.id, p.conn, p.host = r.PluginId, conn, pb.NewHostClient(conn)
+	p.host = h
 	p.mu.Unlock()
 	// Without the grants these are refused; the plugin runs on regardless
 	// (the tests look at what it can still do).
-	if _, err := p.host.RegisterCommand(ctx, &pb.Command{Trigger: cfg.Command, Description: "call a host method"}); err != nil {
+	if err := h.RegisterCommand(ctx, &plugin.Command{Trigger: cfg.Command, Description: "call a host method"}); err != nil {
 		fmt.Fprintln(os.Stderr, "identityplugin: register command:", status.Code(err))
 	}
-	if _, err := p.host.RegisterLoginMethod(ctx, &pb.LoginMethod{Id: "testid", Label: cfg.Label, Path: "/login"}); err != nil {
+	if err := h.RegisterLoginMethod(ctx, &plugin.LoginMethod{Id: "testid", Label: cfg.Label, Path: "/login"}); err != nil {
 		fmt.Fprintln(os.Stderr, "identityplugin: register login method:", status.Code(err))
 	}
-	return &pb.Empty{}, nil
+	return nil
 }
 
-func (p *idp) SecondFactorRequired(_ context.Context, r *pb.SecondFactorRequest) (*pb.SecondFactorResponse, error) {
+func (p *idp) Host() *plugin.Host {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.host
+}
+
+func (p *idp) SecondFactorRequired(_ context.Context, r *plugin.SecondFactorRequest) (*plugin.SecondFactorResponse, error) {
 	if p.mode == "broken-factor" {
 		return nil, errors.New("the factor service is down")
 	}
 	if !strings.HasPrefix(r.Username, "mfa-") {
-		return &pb.SecondFactorResponse{}, nil
+		return &plugin.SecondFactorResponse{}, nil
 	}
-	return &pb.SecondFactorResponse{Required: true, Factors: []*pb.Factor{{Id: "code", Label: "TestID code", Path: "/mfa"}}}, nil
+	return &plugin.SecondFactorResponse{Required: true, Factors: []*plugin.Factor{{Id: "code", Label: "TestID code", Path: "/mfa"}}}, nil
 }
 
-// ExecuteCommand calls the host method named by the first word with the
+// ExecuteCommand calls the Host method named by the first word with the
 // rest as its protojson request.
-func (p *idp) ExecuteCommand(ctx context.Context, r *pb.CommandRequest) (*pb.CommandResponse, error) {
+func (p *idp) ExecuteCommand(ctx context.Context, r *plugin.CommandRequest) (*plugin.CommandResponse, error) {
 	method, req, _ := strings.Cut(strings.TrimSpace(r.Args), " ")
-	out, err := p.call(ctx, method, req)
+	out, err := call(ctx, p.Host(), method, req)
 	if err != nil {
-		st, _ := status.FromError(err)
-		return &pb.CommandResponse{Text: "ERR " + codeName(st.Code().String()) + ": " + st.Message()}, nil
+		st := status.Convert(err)
+		return &plugin.CommandResponse{Text: "ERR " + codeName(st.Code().String()) + ": " + st.Message()}, nil
 	}
-	return &pb.CommandResponse{Text: "OK " + out}, nil
+	return &plugin.CommandResponse{Text: "OK " + out}, nil
 }
 
 // codeName turns "PermissionDenied" into "PERMISSION_DENIED".
@@ -157,147 +124,101 @@ func codeName(c string) string {
 	return strings.ToUpper(b.String())
 }
 
-// call invokes a Host rpc by name with a protojson request.
-func (p *idp) call(ctx context.Context, method, req string) (string, error) {
-	md := pb.File_pluginv1_plugin_proto.Services().ByName("Host").Methods().ByName(protoreflect.Name(method))
-	if md == nil {
-		return "", status.Errorf(codes.Unknown, "no host method %q", method)
+// call runs the SDK's Host method `method` (one per host call, generated:
+// (ctx, *Req) (*Resp, error) or (ctx, *Req) error) with a protojson request.
+func call(ctx context.Context, h *plugin.Host, method, req string) (string, error) {
+	m := reflect.ValueOf(h).MethodByName(method)
+	if !m.IsValid() || m.Type().NumIn() != 2 {
+		return "", status.Errorf(codes.Unimplemented, "no host method %q", method)
 	}
-	newMsg := func(n protoreflect.FullName) proto.Message {
-		mt, err := protoregistry.GlobalTypes.FindMessageByName(n)
-		if err != nil {
-			panic(err)
-		}
-		return mt.New().Interface()
+	in, ok := reflect.New(m.Type().In(1).Elem()).Interface().(proto.Message)
+	if !ok {
+		return "", status.Errorf(codes.Unimplemented, "%s is not a host call", method)
 	}
-	in, out := newMsg(md.Input().FullName()), newMsg(md.Output().FullName())
 	if strings.TrimSpace(req) != "" {
 		if err := protojson.Unmarshal([]byte(req), in); err != nil {
 			return "", status.Errorf(codes.InvalidArgument, "request: %v", err)
 		}
 	}
-	p.mu.Lock()
-	conn := p.conn
-	p.mu.Unlock()
-	if err := conn.Invoke(ctx, "/unhidra.plugin.v1.Host/"+method, in, out); err != nil {
+	outs := m.Call([]reflect.Value{reflect.ValueOf(ctx), reflect.ValueOf(in)})
+	if err, _ := outs[len(outs)-1].Interface().(error); err != nil {
 		return "", err
 	}
-	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(out)
+	if len(outs) == 1 {
+		return "{}", nil
+	}
+	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(outs[0].Interface().(proto.Message))
 	return string(b), err
 }
 
-// request is one HTTP request from the host.
-type request struct {
-	head *pb.HTTPRequestHead
-	form url.Values
+func page(w http.ResponseWriter, status int, title, inner string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(status)
+	fmt.Fprint(w, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>`+html.EscapeString(title)+
+		`</title></head><body><h1>`+html.EscapeString(title)+`</h1>`+inner+`</body></html>`)
 }
 
-func (r *request) header(name string) string {
-	for _, h := range r.head.Headers {
-		if strings.EqualFold(h.Name, name) && len(h.Values) > 0 {
-			return h.Values[0]
-		}
-	}
-	return ""
+// redirect answers 302 to a console path (relative to the server).
+func redirect(w http.ResponseWriter, to string) {
+	w.Header().Set("Location", to)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusFound)
 }
 
-// response is what a page answers.
-type response struct {
-	status   int
-	location string
-	body     string
-}
-
-func (p *idp) ServeHTTP(stream pb.Plugin_ServeHTTPServer) error {
-	var (
-		head *pb.HTTPRequestHead
-		body bytes.Buffer
-	)
-	for {
-		part, err := stream.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if part.Head != nil {
-			head = part.Head
-		}
-		body.Write(part.Body)
-	}
-	if head == nil {
-		return errors.New("no request head")
-	}
-	form, _ := url.ParseQuery(head.RawQuery)
-	if head.Method == "POST" {
-		posted, _ := url.ParseQuery(body.String())
-		for k, v := range posted {
-			form[k] = v
-		}
-	}
-	resp := p.route(stream.Context(), &request{head: head, form: form})
-	h := &pb.HTTPResponseHead{Status: int32(resp.status), Headers: []*pb.Header{
-		{Name: "Content-Type", Values: []string{"text/html; charset=utf-8"}},
-		{Name: "Cache-Control", Values: []string{"no-store"}},
-		{Name: "Referrer-Policy", Values: []string{"no-referrer"}}}}
-	if resp.location != "" {
-		h.Headers = append(h.Headers, &pb.Header{Name: "Location", Values: []string{resp.location}})
-	}
-	return stream.Send(&pb.HTTPResponsePart{Head: h, Body: []byte(resp.body)})
-}
-
-func page(title, inner string) string {
-	return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>` + html.EscapeString(title) +
-		`</title></head><body><h1>` + html.EscapeString(title) + `</h1>` + inner + `</body></html>`
-}
-
-func (p *idp) route(ctx context.Context, r *request) response {
-	p.mu.Lock()
-	host := p.host
-	p.mu.Unlock()
-	switch r.head.Method + " " + r.head.Path {
+// ServeHTTP serves the sign-in page and the second-factor page.
+func (p *idp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx, host := r.Context(), p.Host()
+	switch r.Method + " " + r.URL.Path {
 	case "GET /login":
-		return response{status: 200, body: page("TestID sign-in", `<form method="post" action="login">
+		page(w, 200, "TestID sign-in", `<form method="post" action="login">
 <label for="tid-username">TestID username</label> <input id="tid-username" name="username" autocomplete="off">
-<button id="tid-submit" type="submit">Continue</button></form>`)}
+<button id="tid-submit" type="submit">Continue</button></form>`)
 	case "POST /login":
-		name := strings.TrimSpace(r.form.Get("username"))
+		name := strings.TrimSpace(r.FormValue("username"))
 		if name == "" {
-			return response{status: 400, body: page("TestID sign-in", "<p>Enter a username.</p>")}
+			page(w, 400, "TestID sign-in", "<p>Enter a username.</p>")
+			return
 		}
-		res, err := host.ResolveIdentity(ctx, &pb.ResolveIdentityRequest{Create: true, UpdateProfile: true,
-			Identity: &pb.ExternalIdentity{Issuer: Issuer, Subject: "sub-" + name, Username: name,
+		res, err := host.ResolveIdentity(ctx, &plugin.ResolveIdentityRequest{Create: true, UpdateProfile: true,
+			Identity: &plugin.ExternalIdentity{Issuer: Issuer, Subject: "sub-" + name, Username: name,
 				Email: name + "@testid.example", EmailVerified: true, DisplayName: "TestID " + name}})
 		if err != nil {
-			return response{status: 502, body: page("TestID error", "<p>"+html.EscapeString(err.Error())+"</p>")}
+			page(w, 502, "TestID error", "<p>"+html.EscapeString(err.Error())+"</p>")
+			return
 		}
-		login, err := host.IssueLogin(ctx, &pb.IssueLoginRequest{UserId: res.User.Id, Device: "TestID browser",
-			ClientAddr: r.head.RemoteAddr, UserAgent: r.header("User-Agent")})
+		login, err := host.IssueLogin(ctx, &plugin.IssueLoginRequest{UserId: res.User.Id, Device: "TestID browser",
+			ClientAddr: r.RemoteAddr, UserAgent: r.UserAgent()})
 		if err != nil {
-			return response{status: 403, body: page("TestID error", "<p>"+html.EscapeString(err.Error())+"</p>")}
+			page(w, 403, "TestID error", "<p>"+html.EscapeString(err.Error())+"</p>")
+			return
 		}
-		return response{status: 302, location: login.Redirect}
+		redirect(w, login.Redirect)
 	case "GET /mfa":
-		ch := r.form.Get("challenge")
-		c, err := host.GetLoginChallenge(ctx, &pb.LoginChallengeRequest{Challenge: ch})
+		ch := r.FormValue("challenge")
+		c, err := host.GetLoginChallenge(ctx, &plugin.LoginChallengeRequest{Challenge: ch})
 		if err != nil {
-			return response{status: 404, body: page("TestID code", "<p>This login expired; sign in again.</p>")}
+			page(w, 404, "TestID code", "<p>This login expired; sign in again.</p>")
+			return
 		}
-		return response{status: 200, body: page("TestID code", mfaForm(ch, c.Username, ""))}
+		page(w, 200, "TestID code", mfaForm(ch, c.Username, ""))
 	case "POST /mfa":
-		ch := r.form.Get("challenge")
-		ok := r.form.Get("code") == FactorCode
-		c, err := host.ConfirmSecondFactor(ctx, &pb.ConfirmSecondFactorRequest{Challenge: ch, Factor: "code", Ok: ok})
+		ch := r.FormValue("challenge")
+		ok := r.FormValue("code") == FactorCode
+		c, err := host.ConfirmSecondFactor(ctx, &plugin.ConfirmSecondFactorRequest{Challenge: ch, Factor: "code", Ok: ok})
 		if err != nil {
-			return response{status: 403, body: page("TestID code", "<p id=\"tid-error\">"+html.EscapeString(err.Error())+"</p>")}
+			page(w, 403, "TestID code", `<p id="tid-error">`+html.EscapeString(err.Error())+"</p>")
+			return
 		}
 		if !ok {
-			return response{status: 200, body: page("TestID code", mfaForm(ch, c.Username, "Wrong code, try again."))}
+			page(w, 200, "TestID code", mfaForm(ch, c.Username, "Wrong code, try again."))
+			return
 		}
-		return response{status: 302, location: "/#/login/mfa/" + url.PathEscape(ch)}
+		redirect(w, "/#/login/mfa/"+url.PathEscape(ch))
+	default:
+		page(w, 404, "Not found", "")
 	}
-	return response{status: 404, body: page("Not found", "")}
 }
 
 func mfaForm(challenge, username, msg string) string {
