@@ -262,7 +262,9 @@ func (a *hostAPI) ConfirmSecondFactor(ctx context.Context, r *pb.ConfirmSecondFa
 // deactivated an account (m itself is not told of its own change).
 func (h *Host) userLifecycle(hook pb.Hook, m *managed, u store.User, changed []string) {
 	h.Notify(hook, m.bot, &pb.UserLifecycleEvent{User: userPB(u), Actor: "plugin:" + m.id, Changed: changed})
-	m.securityEvent(HookName(hook), u.ID, "success", "changed", changed)
+	kind := map[pb.Hook]string{pb.Hook_HOOK_USER_HAS_BEEN_CREATED: "user.created", pb.Hook_HOOK_USER_HAS_BEEN_UPDATED: "user.updated",
+		pb.Hook_HOOK_USER_HAS_BEEN_DEACTIVATED: "user.deactivated"}[hook]
+	m.securityEvent(kind, u.ID, "success", "changed", changed)
 }
 
 // securityEvent records an auditable action of plugin m (kind, target,
