@@ -46,7 +46,7 @@ bench-plugins:
 # Re-take the console screenshots in docs/img/ (needs Debian's chromium and,
 # for the emoji, fonts-noto-color-emoji).
 screenshots:
-    UNHIDRA_UPDATE_SCREENSHOTS=1 go test ./admin-ui -run 'Browsers|Admin' -count=1 -v
+    UNHIDRA_UPDATE_SCREENSHOTS=1 go test ./admin-ui -run 'Browsers|Admin|SignIn' -count=1 -v
 
 # Load benchmark: Unhidra and the reference server in one run, standard
 # scenarios, median of 3 runs; prints the table and writes bench/results/.

@@ -21,6 +21,7 @@ import (
 	"github.com/unhidra/unhidra/core/authz"
 	"github.com/unhidra/unhidra/core/chat"
 	"github.com/unhidra/unhidra/core/metrics"
+	"github.com/unhidra/unhidra/core/pluginhost"
 	"github.com/unhidra/unhidra/core/ratelimit"
 	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
@@ -44,6 +45,8 @@ type Options struct {
 	// Events is the security event stream: rate-limit refusals go to it,
 	// and GET /v1/admin/security-events reads it (nil: no such route).
 	Events *secevent.Outbox
+	// LoginMethods lists the sign-in buttons plugins registered (nil: none).
+	LoginMethods func() []pluginhost.LoginMethod
 }
 
 // Limits are per-client-address limiters for the auth endpoints; a nil
@@ -86,6 +89,9 @@ func (a *API) Register(r fiber.Router) {
 	a.public(r, "GET", "/.well-known/jwks.json", a.jwks)
 	a.public(r, "POST", "/v1/auth/register", a.limit(lim.Register, "registration"), a.register)
 	a.public(r, "POST", "/v1/auth/login", a.limit(lim.Login, "login"), a.login)
+	a.public(r, "GET", "/v1/auth/methods", a.loginMethods)
+	a.public(r, "POST", "/v1/auth/exchange", a.limit(lim.Login, "login"), a.exchange)
+	a.public(r, "POST", "/v1/auth/mfa/complete", a.limit(lim.Login, "login"), a.completeMFA)
 	a.public(r, "POST", "/v1/auth/refresh", a.limit(lim.IP, "auth"), a.refresh)
 	a.public(r, "POST", "/v1/auth/logout", a.limit(lim.IP, "auth"), a.logout)
 	a.sys(r, "POST", "/v1/auth/password", authz.OpSelfManage, a.limit(lim.IP, "auth"), a.changePassword)
@@ -163,7 +169,7 @@ func (a *API) Error(c *fiber.Ctx, err error) error {
 	switch {
 	case errors.As(err, &locked):
 		e = chat.RateLimited(locked.RetryAfter, "%s", locked.Error())
-	case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrInvalidToken):
+	case errors.Is(err, auth.ErrInvalidCredentials), errors.Is(err, auth.ErrInvalidToken), errors.Is(err, auth.ErrNotConfirmed):
 		e = &chat.Error{Code: protocol.CodeUnauthorized, Message: err.Error()}
 	case errors.Is(err, auth.ErrTaken):
 		e = &chat.Error{Code: protocol.CodeConflict, Message: err.Error()}

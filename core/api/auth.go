@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -106,11 +107,87 @@ func (a *API) login(c *fiber.Ctx) error {
 	}
 	t, err := a.o.Auth.Login(c.UserContext(), auth.LoginRequest{Login: req.Username, Password: req.Password, Device: dev,
 		IP: a.o.ClientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)})
+	return a.tokens(c, t, err)
+}
+
+// mfaBody is the answer to a login that needs a second factor: a 401 whose
+// error body says so and carries the challenge, so that a client that does
+// not know second factors fails plainly instead of mistaking it for tokens.
+type mfaBody struct {
+	protocol.ErrorBody
+	MFARequired bool `json:"mfa_required"`
+	*auth.SecondFactorRequired
+}
+
+// tokens answers a login step: the tokens, the second-factor challenge, or
+// the error.
+func (a *API) tokens(c *fiber.Ctx, t auth.Tokens, err error) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	var mfa *auth.SecondFactorRequired
+	if errors.As(err, &mfa) {
+		return c.Status(fiber.StatusUnauthorized).JSON(mfaBody{ErrorBody: protocol.ErrorBody{Code: protocol.CodeUnauthorized,
+			Message: mfa.Error()}, MFARequired: true, SecondFactorRequired: mfa})
+	}
 	if err != nil {
 		return a.Error(c, err)
 	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(t)
+}
+
+// loginMethods lists how one can sign in: the password, and every method
+// a running plugin registered.
+func (a *API) loginMethods(c *fiber.Ctx) error {
+	type method struct {
+		Kind   string `json:"kind"`
+		Plugin string `json:"plugin,omitempty"`
+		ID     string `json:"id"`
+		Label  string `json:"label"`
+		URL    string `json:"url,omitempty"`
+	}
+	out := []method{{Kind: "password", ID: "password", Label: "Username and password"}}
+	if a.o.LoginMethods != nil {
+		for _, m := range a.o.LoginMethods() {
+			out = append(out, method{Kind: "plugin", Plugin: m.Plugin, ID: m.ID, Label: m.Label, URL: m.URL})
+		}
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(fiber.Map{"methods": out})
+}
+
+// exchange redeems an identity plugin's one-time code.
+func (a *API) exchange(c *fiber.Ctx) error {
+	var req struct {
+		Code   string          `json:"code"`
+		Device json.RawMessage `json:"device"`
+	}
+	if err := bind(c, &req); err != nil {
+		return a.Error(c, err)
+	}
+	if req.Code == "" {
+		return a.Error(c, chat.Errorf(protocol.CodeBadRequest, "code is required"))
+	}
+	dev, err := parseDevice(req.Device)
+	if err != nil {
+		return a.Error(c, err)
+	}
+	t, err := a.o.Auth.ExchangeCode(c.UserContext(), req.Code, dev, a.o.ClientIP(c), c.Get(fiber.HeaderUserAgent))
+	return a.tokens(c, t, err)
+}
+
+// completeMFA turns a confirmed second-factor challenge into tokens.
+func (a *API) completeMFA(c *fiber.Ctx) error {
+	var req struct {
+		Challenge string `json:"challenge"`
+		Secret    string `json:"secret"`
+	}
+	if err := bind(c, &req); err != nil {
+		return a.Error(c, err)
+	}
+	if req.Challenge == "" || req.Secret == "" {
+		return a.Error(c, chat.Errorf(protocol.CodeBadRequest, "challenge and secret are required"))
+	}
+	t, err := a.o.Auth.CompleteSecondFactor(c.UserContext(), req.Challenge, req.Secret, a.o.ClientIP(c), c.Get(fiber.HeaderUserAgent))
+	return a.tokens(c, t, err)
 }
 
 func (a *API) refresh(c *fiber.Ctx) error {

@@ -91,7 +91,7 @@ func (a *API) adminRemovePolicy(c *fiber.Ctx) error {
 // there) or, without scope, of the whole system (superadmin).
 func (a *API) adminAssignments(c *fiber.Ctx) error {
 	scope := c.Query("scope", authz.SysDomain)
-	chain, err := a.chainOf(c.UserContext(), scope)
+	chain, err := a.o.Chat.Chain(c.UserContext(), scope)
 	if err != nil {
 		return a.Error(c, err)
 	}

@@ -175,82 +175,11 @@ func (a *API) subjectOf(ctx context.Context, ref string) (string, error) {
 	return authz.User(u.ID), nil
 }
 
-// chainOf returns the request skeleton (scope chain) of a scope string, and
-// checks the scope exists.
-func (a *API) chainOf(ctx context.Context, scope string) (authz.Request, error) {
-	kind, id, err := authz.ParseScope(scope)
-	if err != nil {
-		return authz.Request{}, chat.Errorf(protocol.CodeBadRequest, "%v", err)
-	}
-	switch kind {
-	case "org":
-		if _, err := a.o.Store.OrgByID(ctx, id); err != nil {
-			return authz.Request{}, chat.Errorf(protocol.CodeNotFound, "org %q not found", id)
-		}
-		return authz.Request{Org: id}, nil
-	case "space":
-		sp, err := a.o.Store.SpaceByID(ctx, id)
-		if err != nil {
-			return authz.Request{}, chat.Errorf(protocol.CodeNotFound, "space %q not found", id)
-		}
-		return authz.Request{Space: sp.ID, Org: sp.OrgID}, nil
-	case "room":
-		r, err := a.o.Store.RoomByID(ctx, id)
-		if err != nil {
-			return authz.Request{}, chat.Errorf(protocol.CodeNotFound, "room %q not found", id)
-		}
-		sp, err := a.o.Store.SpaceByID(ctx, r.SpaceID)
-		if err != nil {
-			return authz.Request{}, err
-		}
-		return authz.Request{Room: r.ID, Space: sp.ID, Org: sp.OrgID, Env: authz.Env{Kind: r.Kind, Classification: r.Classification}}, nil
-	}
-	return authz.Request{}, nil
-}
-
-// assign grants or revokes an assignment on behalf of the caller: they need
-// roles.assign in the scope, and must themselves hold the role they hand out
-// or take away there (nobody escalates beyond their own role).
+// assign grants or revokes an assignment on behalf of the caller (see
+// chat.ChangeRole: roles.assign in the scope, and no handing out or taking
+// away a role the caller does not hold there).
 func (a *API) assign(c *fiber.Ctx, as authz.Assignment, grant bool) error {
-	ctx := c.UserContext()
-	actor := authz.User(identity(c).UserID)
-	chain, err := a.chainOf(ctx, as.Scope)
-	if err != nil {
-		return err
-	}
-	if grant {
-		if err := a.o.Authz.CheckAssignment(as); err != nil {
-			return err
-		}
-	}
-	req := chain
-	req.Sub, req.Act = actor, authz.OpRolesAssign
-	if !a.o.Authz.Decide(req) {
-		return chat.Errorf(protocol.CodeForbidden, "you may not assign roles in %s", as.Scope)
-	}
-	if !a.o.Authz.MayDelegate(actor, as.Role, chain) {
-		return chat.Errorf(protocol.CodeForbidden, "you cannot hand out or take away role %s in %s: you do not hold it there", as.Role, as.Scope)
-	}
-	if grant {
-		if strings.HasPrefix(as.Scope, "room:") {
-			return a.o.Chat.SetMemberRole(ctx, identity(c), chain.Room, strings.TrimPrefix(as.Subject, "user:"), as.Role)
-		}
-		if chain.Org != "" && as.Scope != "org:"+chain.Org {
-			// A space role is for people of the space's org.
-			if !a.o.Authz.HoldsInChain(as.Subject, authz.RoleGuest, authz.Request{Org: chain.Org}) {
-				return chat.Errorf(protocol.CodeNotFound, "%s is not in org %s", as.Subject, chain.Org)
-			}
-		}
-		return a.o.Authz.Assign(ctx, as)
-	}
-	if strings.HasPrefix(as.Scope, "room:") {
-		return a.o.Chat.RemoveMember(ctx, identity(c), chain.Room, strings.TrimPrefix(as.Subject, "user:"))
-	}
-	ok, err := a.o.Authz.Unassign(ctx, as)
-	if err == nil && !ok {
-		return chat.Errorf(protocol.CodeNotFound, "%s does not hold %s in %s", as.Subject, as.Role, as.Scope)
-	}
-	return err
+	return a.o.Chat.ChangeRole(c.UserContext(), authz.User(identity(c).UserID), as, grant)
 }
 
 func (a *API) setOrgMember(c *fiber.Ctx) error {
@@ -290,14 +219,9 @@ func (a *API) removeOrgMember(c *fiber.Ctx) error {
 	if len(old) == 0 {
 		return a.Error(c, chat.Errorf(protocol.CodeNotFound, "%s is not a member of org %s", sub, c.Params("id")))
 	}
+	// Removing the last one takes the user out of the org's rooms too.
 	for _, o := range old {
 		if err := a.assign(c, o, false); err != nil {
-			return a.Error(c, err)
-		}
-	}
-	// Leaving the org means leaving its rooms too.
-	if user, ok := strings.CutPrefix(sub, authz.KindUser+":"); ok {
-		if err := a.o.Chat.RemoveFromOrg(c.UserContext(), c.Params("id"), user); err != nil {
 			return a.Error(c, err)
 		}
 	}

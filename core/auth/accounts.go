@@ -198,7 +198,9 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Tokens, error) {
 		return Tokens{}, &LockedError{RetryAfter: d}
 	}
 	ok := false
-	if u.ID == "" {
+	if u.ID == "" || !strings.HasPrefix(u.PasswordHash, "$") {
+		// Unknown, or an account without a password (plugin bots, users
+		// provisioned or signed in through an identity plugin).
 		_, _ = CheckPassword(dummyHash, req.Password)
 	} else if ok, err = CheckPassword(u.PasswordHash, req.Password); err != nil {
 		return Tokens{}, fmt.Errorf("check password of %s: %w", u.ID, err)
@@ -231,25 +233,9 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Tokens, error) {
 		s.loginEvent(ctx, req, secevent.LoginFailed, u, secevent.Denied, "account deactivated", 0)
 		return Tokens{}, ErrInvalidCredentials
 	}
-	s.lock.succeed(acctKey)
-	if s.o.Hooks != nil {
-		if err := s.o.Hooks.UserWillLogIn(ctx, u, req.Device.Name); err != nil {
-			s.o.Logger.Info("login refused by a plugin", "user", u.ID, "ip", req.IP, "err", err)
-			s.loginEvent(ctx, req, secevent.LoginFailed, u, secevent.Denied, "refused by a plugin: "+err.Error(), 0)
-			return Tokens{}, err
-		}
-	}
-	t, err := s.openSession(ctx, u, req)
-	if err == nil {
-		s.o.Logger.Info("login", "user", u.ID, "session", t.SessionID, "device", t.DeviceID, "ip", req.IP)
-		s.o.Events.Emit(ctx, secevent.Event{Type: secevent.LoginSucceeded, Actor: u.ID, Target: u.ID, TargetKind: "user",
-			ClientAddr: req.IP, UserAgent: req.UserAgent, Outcome: secevent.Success,
-			Details: map[string]string{"username": u.Username, "session": t.SessionID, "device": t.DeviceID}})
-		if s.o.Hooks != nil {
-			s.o.Hooks.UserHasLoggedIn(u, req.Device.Name)
-		}
-	}
-	return t, err
+	// The account's failures are forgiven only once tokens are issued: a
+	// pending second factor keeps counting them (logins.go).
+	return s.admit(ctx, u, req, MethodPassword)
 }
 
 // loginEvent records a refused login. The typed login name is recorded only

@@ -47,6 +47,8 @@ var (
 	ErrInviteRequired     = errors.New("registration needs a valid invite")
 	ErrWrongPassword      = errors.New("current password is wrong")
 	ErrNotFound           = errors.New("not found")
+	ErrDeactivated        = errors.New("account is deactivated")
+	ErrNotConfirmed       = errors.New("the second factor has not been confirmed for this login yet")
 )
 
 // InputError is a rejected registration or password field.
@@ -103,7 +105,8 @@ type Options struct {
 	Logger         *slog.Logger
 	// Now is the clock (tests).
 	Now func() time.Time
-	// Hooks, when set, lets plugins refuse or observe password logins.
+	// Hooks, when set, lets plugins refuse, observe and add a second factor
+	// to logins.
 	Hooks LoginHooks
 	// MaxSessions caps a user's active sessions: a login over it ends the
 	// least recently used ones (revoke reason session_limit). 0: no cap.
@@ -114,11 +117,39 @@ type Options struct {
 }
 
 // LoginHooks is the plugin host's seam into logins. UserWillLogIn runs after
-// the password matched and before a session opens; its error (shown to the
-// caller) refuses the login. UserHasLoggedIn runs after and must not block.
+// the first factor (a password, or an identity plugin's IssueLogin) and
+// before anything else; its error (shown to the caller) refuses the login.
+// SecondFactorRequired then returns the factors the user must pass first
+// (none: tokens are issued at once); its error refuses the login.
+// UserHasLoggedIn runs after tokens were issued and must not block.
 type LoginHooks interface {
-	UserWillLogIn(ctx context.Context, u store.User, device string) error
-	UserHasLoggedIn(u store.User, device string)
+	UserWillLogIn(ctx context.Context, e LoginEvent) error
+	SecondFactorRequired(ctx context.Context, e LoginEvent, challenge string) ([]Factor, error)
+	UserHasLoggedIn(e LoginEvent)
+}
+
+// MethodPassword is LoginEvent.Method of a password login.
+const MethodPassword = "password"
+
+// LoginEvent is a login whose first factor passed.
+type LoginEvent struct {
+	User   store.User
+	Device string // the device name the login asked for
+	// Method proved the first factor: MethodPassword or the id of the
+	// identity plugin that issued the login.
+	Method    string
+	IP        string
+	UserAgent string
+}
+
+// Factor is one way to pass a login's second factor, offered by a factor
+// plugin: the console opens URL (under /plugins/{plugin}/) with the
+// challenge id appended as ?challenge=….
+type Factor struct {
+	Plugin string `json:"plugin"`
+	ID     string `json:"id"`
+	Label  string `json:"label"`
+	URL    string `json:"url"`
 }
 
 // leeway is the clock skew tolerated on exp/nbf/iat.

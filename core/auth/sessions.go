@@ -368,6 +368,24 @@ func (s *Service) RevokeDevice(ctx context.Context, user, id string) error {
 	return err
 }
 
+// checkDevice validates the device a login asks for without changing
+// anything: fields within limits, and a named device must be one of user's
+// active devices.
+func (s *Service) checkDevice(ctx context.Context, user string, spec *DeviceSpec) error {
+	if spec.ID == "" {
+		return spec.check()
+	}
+	var n int64
+	if err := s.o.Store.DB.WithContext(ctx).Model(&store.Device{}).Where("id = ? AND user_id = ? AND revoked_at = 0", spec.ID, user).
+		Count(&n).Error; err != nil {
+		return err
+	}
+	if n == 0 {
+		return &InputError{fmt.Sprintf("device %q is not one of your active devices", spec.ID)}
+	}
+	return nil
+}
+
 // deviceFor returns the device a login binds its session to: the named one
 // (it must be the user's and not revoked) or a new one.
 func (s *Service) deviceFor(ctx context.Context, user string, spec DeviceSpec, now int64) (store.Device, error) {

@@ -24,7 +24,10 @@ type adapter struct {
 
 var _ persist.Adapter = (*adapter)(nil)
 
-// memberRole maps the members table's role column to a role name.
+// MemberRole maps the members table's role column to a role name ("owner"
+// is roomadmin, "" member).
+func MemberRole(r string) string { return memberRole(r) }
+
 func memberRole(r string) string {
 	switch r {
 	case "owner", "":

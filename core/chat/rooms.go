@@ -262,16 +262,23 @@ func (s *Service) RemoveMember(ctx context.Context, id auth.Identity, room, user
 	if err != nil {
 		return err
 	}
-	st.mu.RLock()
-	_, target := st.members[user]
-	st.mu.RUnlock()
-	if !target {
-		return Errorf(protocol.CodeNotFound, "user %q is not a member", user)
-	}
 	if act == authz.OpRoomLeave {
 		if err := s.allowAction(id, "leave"); err != nil {
 			return err
 		}
+	}
+	return s.removeMember(ctx, st, user)
+}
+
+// removeMember removes user from st's room; the caller has decided that
+// it may.
+func (s *Service) removeMember(ctx context.Context, st *roomState, user string) error {
+	st.mu.RLock()
+	_, target := st.members[user]
+	room := st.room.ID
+	st.mu.RUnlock()
+	if !target {
+		return Errorf(protocol.CodeNotFound, "user %q is not a member", user)
 	}
 	if _, err := s.o.Store.RemoveMember(ctx, room, user); err != nil {
 		return err
@@ -622,14 +629,22 @@ func (s *Service) SetMemberRole(ctx context.Context, id auth.Identity, room, use
 	if err != nil {
 		return err
 	}
+	return s.setMemberRole(ctx, st, authz.User(id.UserID), user, role)
+}
+
+// setMemberRole makes user's role in st's room role on behalf of actor (a
+// subject), who already has roles.assign there and must hold role there
+// itself (no escalation).
+func (s *Service) setMemberRole(ctx context.Context, st *roomState, actor, user, role string) error {
+	room := st.room.ID
 	if role == "owner" {
 		role = authz.RoleRoomadmin
 	}
 	if err := s.o.Authz.CheckAssignment(authz.Assignment{Subject: authz.User(user), Role: role, Scope: "room:" + room}); err != nil {
 		return Errorf(protocol.CodeBadRequest, "%v", err)
 	}
-	req := st.request(id.UserID, "")
-	if !s.o.Authz.MayDelegate(authz.User(id.UserID), role, req) {
+	req := st.request("", "")
+	if !s.o.Authz.MayDelegate(actor, role, req) {
 		return Errorf(protocol.CodeForbidden, "you cannot hand out role %s: you do not hold it here", role)
 	}
 	u, err := s.resolveUser(ctx, user)
@@ -646,8 +661,11 @@ func (s *Service) SetMemberRole(ctx context.Context, id auth.Identity, room, use
 	if !had && kind == store.KindDirect {
 		return errDirectFull
 	}
+	// Blocks name users; a plugin actor keeps its subject name, so only a
+	// block of everyone applies to it.
+	adder := strings.TrimPrefix(actor, authz.KindUser+":")
 	if !had {
-		if err := s.checkAdds(ctx, id.UserID, []string{u.ID}, map[string]string{u.ID: user}); err != nil {
+		if err := s.checkAdds(ctx, adder, []string{u.ID}, map[string]string{u.ID: user}); err != nil {
 			return err
 		}
 	}
@@ -663,7 +681,7 @@ func (s *Service) SetMemberRole(ctx context.Context, id auth.Identity, room, use
 	st.mu.RUnlock()
 	s.setMember(st, u.ID, stored)
 	if prev != stored {
-		s.o.Events.Emit(ctx, secevent.Event{Type: secevent.RoleAssigned, Actor: id.UserID, Target: authz.User(u.ID), TargetKind: "subject",
+		s.o.Events.Emit(ctx, secevent.Event{Type: secevent.RoleAssigned, Actor: adder, Target: authz.User(u.ID), TargetKind: "subject",
 			Outcome: secevent.Success, Details: map[string]string{"role": role, "scope": "room:" + room}})
 	}
 	if !had {

@@ -27,7 +27,7 @@ func BenchmarkMessageWillBePosted(b *testing.B) {
 		b.Fatal(err)
 	}
 	h := pluginhost.New(pluginhost.Options{Path: path})
-	if err := h.Start(context.Background(), nil); err != nil {
+	if err := h.Start(context.Background(), pluginhost.Services{}); err != nil {
 		b.Fatal(err)
 	}
 	defer h.Close()

@@ -205,11 +205,16 @@ func (h *Host) MessageWillBeUpdated(ctx context.Context, e *chat.EditDraft) erro
 		})
 }
 
+func userEventPB(e auth.LoginEvent) *pb.UserEvent {
+	return &pb.UserEvent{UserId: e.User.ID, Username: e.User.Username, Device: e.Device, Method: e.Method,
+		ClientAddr: e.IP, UserAgent: e.UserAgent}
+}
+
 // UserWillLogIn implements auth.LoginHooks.
-func (h *Host) UserWillLogIn(ctx context.Context, u store.User, device string) error {
+func (h *Host) UserWillLogIn(ctx context.Context, e auth.LoginEvent) error {
 	return h.verdictHooks(ctx, pb.Hook_HOOK_USER_WILL_LOG_IN, "login", "",
 		func(ctx context.Context, c *plugin.Remote) (*pb.MessageVerdict, error) {
-			return c.UserWillLogIn(ctx, &pb.UserEvent{UserId: u.ID, Username: u.Username, Device: device})
+			return c.UserWillLogIn(ctx, userEventPB(e))
 		}, nil)
 }
 
@@ -341,8 +346,8 @@ func (h *Host) SessionClosed(user string, session uint64) {
 }
 
 // UserHasLoggedIn implements auth.LoginHooks.
-func (h *Host) UserHasLoggedIn(u store.User, device string) {
-	h.Notify(pb.Hook_HOOK_USER_HAS_LOGGED_IN, "", &pb.UserEvent{UserId: u.ID, Username: u.Username, Device: device})
+func (h *Host) UserHasLoggedIn(e auth.LoginEvent) {
+	h.Notify(pb.Hook_HOOK_USER_HAS_LOGGED_IN, "", userEventPB(e))
 }
 
 // ExecuteCommand implements chat.Hooks: it routes /trigger to the plugin

@@ -29,6 +29,8 @@ import (
 
 	goplugin "github.com/hashicorp/go-plugin"
 
+	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/authz"
 	"github.com/unhidra/unhidra/core/chat"
 	"github.com/unhidra/unhidra/core/metrics"
 	"github.com/unhidra/unhidra/core/pluginhost/wasmhost"
@@ -98,8 +100,10 @@ type Options struct {
 
 // Host runs the plugins of one server.
 type Host struct {
-	o    Options
-	chat *chat.Service
+	o     Options
+	chat  *chat.Service
+	auth  *auth.Service
+	authz *authz.Enforcer
 
 	reloadMu sync.Mutex // one reload at a time
 	editMu   sync.Mutex // one SetEnabled edit of the plugins file at a time
@@ -111,6 +115,9 @@ type Host struct {
 
 	cmdMu    sync.RWMutex
 	commands map[string]*commandReg // trigger → owner
+
+	loginMu sync.RWMutex
+	logins  map[*managed][]*pb.LoginMethod // registered sign-in buttons
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -137,18 +144,26 @@ func New(o Options) *Host {
 	if o.HealthInterval <= 0 {
 		o.HealthInterval = 5 * time.Second
 	}
-	h := &Host{o: o, plugins: map[string]*managed{}, commands: map[string]*commandReg{}}
+	h := &Host{o: o, plugins: map[string]*managed{}, commands: map[string]*commandReg{}, logins: map[*managed][]*pb.LoginMethod{}}
 	h.order.Store(&[]*managed{})
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	return h
 }
 
+// Services are the core services the host API works with. They are built
+// after the host (auth calls the host's login hooks), so Start takes them.
+type Services struct {
+	Chat  *chat.Service
+	Auth  *auth.Service
+	Authz *authz.Enforcer
+}
+
 // Start loads plugins.yaml and starts its enabled plugins, waiting for each
-// one's first start attempt. ch is the chat service the host API posts with.
-// A plugin that fails to start does not fail Start (it is retried and shows
-// in Status); an invalid plugins.yaml does.
-func (h *Host) Start(ctx context.Context, ch *chat.Service) error {
-	h.chat = ch
+// one's first start attempt; the host API serves plugins from s. A plugin
+// that fails to start does not fail Start (it is retried and shows in
+// Status); an invalid plugins.yaml does.
+func (h *Host) Start(ctx context.Context, s Services) error {
+	h.chat, h.auth, h.authz = s.Chat, s.Auth, s.Authz
 	if h.o.Executable == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -240,6 +255,7 @@ func (h *Host) reload(ctx context.Context) (ReloadResult, error) {
 			// Disabled after repeated crashes: a reload gives it a fresh start.
 			m.stop()
 			h.dropCommands(m)
+			h.dropLoginMethods(m)
 			delete(old, spec.ID)
 			prior, m = m, nil
 		}
@@ -294,6 +310,7 @@ func (h *Host) reload(ctx context.Context) (ReloadResult, error) {
 	for _, m := range stopping {
 		m.stop()
 		h.dropCommands(m)
+		h.dropLoginMethods(m)
 	}
 	var wg sync.WaitGroup
 	for _, m := range starting {

@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/authz"
 	"github.com/unhidra/unhidra/core/chat"
 	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
@@ -60,6 +62,24 @@ func grpcErr(err error) error {
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return status.Error(codes.NotFound, "not found")
+	}
+	var (
+		input  *auth.InputError
+		locked *auth.LockedError
+	)
+	switch {
+	case errors.As(err, &input):
+		return status.Error(codes.InvalidArgument, input.Msg)
+	case errors.As(err, &locked):
+		return status.Error(codes.ResourceExhausted, locked.Error())
+	case errors.Is(err, authz.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, auth.ErrNotFound), errors.Is(err, authz.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, auth.ErrTaken):
+		return status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, auth.ErrDeactivated):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	}
 	e := chat.AsError(err)
 	code := codes.Internal
@@ -153,7 +173,20 @@ func (a *hostAPI) GetUser(ctx context.Context, r *pb.GetUserRequest) (*pb.User, 
 	if err != nil {
 		return nil, grpcErr(err)
 	}
-	return &pb.User{Id: u.ID, Username: u.Username, Role: u.Role, Deactivated: u.DeactivatedAt != 0, CreatedAt: u.CreatedAt}, nil
+	return userPB(u), nil
+}
+
+// userPB is an account as plugins see it.
+func userPB(u store.User) *pb.User {
+	out := &pb.User{Id: u.ID, Username: u.Username, Role: u.Role, Deactivated: u.DeactivatedAt != 0, CreatedAt: u.CreatedAt,
+		DisplayName: u.DisplayName}
+	if u.Email != nil {
+		out.Email = *u.Email
+	}
+	if u.ExternalID != nil {
+		out.ExternalId = *u.ExternalID
+	}
+	return out
 }
 
 func (a *hostAPI) GetRoom(ctx context.Context, r *pb.GetRoomRequest) (*pb.Room, error) {

@@ -168,7 +168,7 @@ func TestFrozenPluginRestarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := pluginhost.New(pluginhost.Options{Path: path, HealthInterval: 500 * time.Millisecond})
-	if err := h.Start(context.Background(), nil); err != nil {
+	if err := h.Start(context.Background(), pluginhost.Services{}); err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close()

@@ -395,6 +395,8 @@ func (m *managed) countStart() {
 
 // start starts one instance of the plugin with the runtime of its kind.
 func (m *managed) start(ctx context.Context) (*instance, error) {
+	// A new process or module registers its sign-in buttons afresh.
+	m.h.dropLoginMethods(m)
 	return runtimes[m.spec.Load().Kind].start(ctx, m)
 }
 

@@ -25,6 +25,14 @@ const (
 	InviteRevoked   Type = "invite.revoked"
 	KeysRotated     Type = "keys.rotated"
 
+	UserUpdated                Type = "user.updated"
+	IdentityLinked             Type = "identity.linked"
+	LoginSecondFactorRequired  Type = "login.second_factor_required"
+	LoginSecondFactor          Type = "login.second_factor"
+	LoginSecondFactorCompleted Type = "login.second_factor_completed"
+	LoginCodeIssued            Type = "login.code_issued"
+	LoginCodeExchanged         Type = "login.code_exchanged"
+
 	RoleAssigned     Type = "role.assigned"
 	RoleRemoved      Type = "role.removed"
 	RoleCreated      Type = "role.created"
@@ -84,12 +92,19 @@ var Types = []TypeInfo{
 	{DeviceRevoked, "device", "user", "a device was revoked (its sessions follow as session.revoked)"},
 	{PasswordChanged, "user", "reason", "a password change succeeded, or failed (wrong current password, too weak) or was locked out"},
 	{UserRegistered, "user", "username, role, reason", "someone signed up (success), or sign-up was refused (failure: taken, invalid, closed, invite needed)"},
-	{UserCreated, "user", "username, role, reason", "an admin created an account (success) or was refused (failure: taken, invalid)"},
+	{UserCreated, "user", "username, role, reason, via", "an admin or a provisioning plugin (via: plugin) created an account (success) or was refused (failure: taken, invalid)"},
 	{UserDeactivated, "user", "", "an account was deactivated (its sessions follow as session.revoked)"},
 	{UserReactivated, "user", "", "an account was reactivated"},
 	{InviteCreated, "invite", "max_uses, expires_at, via", "an admin created a registration invite (via: `unhidra invite` when made on the command line)"},
 	{InviteRevoked, "invite", "", "an admin revoked an invite"},
 	{KeysRotated, "key", "kid, alg", "a new token signing key was created (by an admin or on schedule)"},
+	{UserUpdated, "user", "changed", "a provisioning plugin changed an account's profile or external id (actor plugin:<id>)"},
+	{IdentityLinked, "user", "issuer", "an identity plugin linked an external identity (issuer + subject) to an existing account"},
+	{LoginSecondFactorRequired, "user", "method, factors", "a login passed its first factor and now waits for a second (its challenge)"},
+	{LoginSecondFactor, "user", "plugin, factor, locked_for", "a factor plugin confirmed a challenge (success) or reported a failed attempt (failure; counts toward lockout)"},
+	{LoginSecondFactorCompleted, "user", "method, plugin", "a confirmed challenge was exchanged for a session"},
+	{LoginCodeIssued, "user", "method, second_factor", "an identity plugin issued a one-time login code for an account it authenticated"},
+	{LoginCodeExchanged, "user", "method", "the console exchanged a one-time code: for a session (success), for a second-factor challenge (success, details say so) or an invalid or used code (failure)"},
 	{RoleAssigned, "subject", "role, scope", "a subject was given a role in a scope (org, space, sys; room roles are memberships)"},
 	{RoleRemoved, "subject", "role, scope", "a subject lost a role in a scope"},
 	{RoleCreated, "role", "inherits", "a custom role was defined"},

@@ -153,7 +153,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	h := hub.New()
 	ch := chat.New(chat.Options{Store: st, Committer: com, Hub: h, Authz: az, Metrics: m, Logger: log, Hooks: ph,
 		MessageLimit: lim.messages, ActionLimit: lim.actions, RoomLimit: lim.rooms, Events: evs})
-	if err := ph.Start(ctx, ch); err != nil {
+	if err := ph.Start(ctx, pluginhost.Services{Chat: ch, Auth: au, Authz: az}); err != nil {
 		ph.Close()
 		com.Close()
 		evs.Close()
@@ -176,7 +176,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	runCtx, runCancel := context.WithCancel(context.Background())
 	s := &Server{cfg: cfg, log: log, store: st, committer: com, auth: au, authz: az, chat: ch, gw: gw, metrics: m, stopAuth: runCancel, authDone: make(chan struct{}), plugins: ph, ips: ips, events: evs}
 	go func() { defer close(s.authDone); au.Run(runCtx) }()
-	a := api.New(api.Options{Chat: ch, Auth: au, Authz: az, Store: st, Metrics: m, Logger: log, Limits: lim.api, ClientIP: ips.IP, Events: evs})
+	a := api.New(api.Options{Chat: ch, Auth: au, Authz: az, Store: st, Metrics: m, Logger: log, Limits: lim.api, ClientIP: ips.IP, Events: evs,
+		LoginMethods: ph.LoginMethods})
 	s.api = a
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,

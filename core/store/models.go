@@ -31,6 +31,11 @@ type User struct {
 	// Clearance is the user's ABAC clearance level: a room whose
 	// Classification is higher is closed to them (core/authz).
 	Clearance int `gorm:"not null;default:0"`
+	// DisplayName is the name people see ("" shows the username).
+	DisplayName string `gorm:"size:128;not null;default:''"`
+	// ExternalID is the id a provisioning client (SCIM) knows the user by;
+	// unique when set.
+	ExternalID *string `gorm:"size:256;uniqueIndex"`
 }
 
 // Room kinds.

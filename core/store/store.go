@@ -210,6 +210,11 @@ var migrations = []migration{
 		}
 		return tx.Create(&SecurityEventSeq{ID: 1}).Error
 	}},
+	{"0009_identity", func(tx *gorm.DB, _ string) error {
+		// Profile and external id of users, linked identities, and the
+		// short-lived rows of plugin logins and second factors.
+		return tx.AutoMigrate(&User{}, &ExternalIdentity{}, &LoginChallenge{}, &LoginCode{})
+	}},
 }
 
 // The org and space every installation starts with.

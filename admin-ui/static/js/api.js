@@ -4,14 +4,21 @@
 
 const AUTH_KEY = 'unhidra.auth';
 const DEVICE_KEY = 'unhidra.device.'; // + login name → device id (this browser)
+const MFA_KEY = 'unhidra.mfa'; // the login waiting for a second factor in this tab
+const NEW_DEVICE = { name: 'Web console', platform: 'web' };
 
 /** An error answered by the server, with its protocol error code. */
 export class ApiError extends Error {
-  constructor(status, code, message, retryAfterMs) {
+  constructor(status, code, message, retryAfterMs, body) {
     super(message);
     this.status = status;
     this.code = code;
     this.retryAfterMs = retryAfterMs || 0;
+    this.body = body || null; // the whole error body
+  }
+  /** The second-factor challenge of a login that needs one ({challenge, factors, …}), or null. */
+  get mfa() {
+    return this.body && this.body.mfa_required ? this.body : null;
   }
   /** True when the route does not exist on this server (feature not installed). */
   get missingRoute() {
@@ -106,7 +113,7 @@ export class Api {
     if (!res.ok) {
       const code = (data && data.code) || 'internal';
       const msg = (data && data.message) || `HTTP ${res.status}`;
-      throw new ApiError(res.status, code, msg, data && data.retry_after_ms);
+      throw new ApiError(res.status, code, msg, data && data.retry_after_ms, data);
     }
     return data;
   }
@@ -143,21 +150,74 @@ export class Api {
    * named "Web console", later ones reuse it (its id is kept in
    * localStorage), so an admin sees one device per browser, not one per
    * login. A device that was revoked meanwhile is replaced by a new one.
+   * A login that needs a second factor throws an ApiError whose mfa holds
+   * the challenge (kept for completeMFA).
    */
   async login(username, password) {
     const key = DEVICE_KEY + username.toLowerCase();
     const known = localStorage.getItem(key);
     let t = null;
+    const attempt = async (device) => {
+      try {
+        return await this.raw('POST', '/v1/auth/login', { username, password, device });
+      } catch (e) {
+        if (e instanceof ApiError && e.mfa) this.keepMFA(e.mfa, key);
+        throw e;
+      }
+    };
     if (known) {
       try {
-        t = await this.raw('POST', '/v1/auth/login', { username, password, device: { id: known } });
+        t = await attempt({ id: known });
       } catch (e) {
         if (!(e instanceof ApiError && e.code === 'bad_request' && /device/.test(e.message))) throw e;
         localStorage.removeItem(key);
       }
     }
-    if (!t) t = await this.raw('POST', '/v1/auth/login', { username, password, device: { name: 'Web console', platform: 'web' } });
+    if (!t) t = await attempt(NEW_DEVICE);
     if (t.device_id) localStorage.setItem(key, t.device_id);
+    this.setTokens(t);
+  }
+
+  /** The sign-in methods: the password and every plugin's button. */
+  methods() { return this.raw('GET', '/v1/auth/methods'); }
+
+  /**
+   * Redeems an identity plugin's one-time code (from #/login/code/<code>)
+   * for tokens, or throws an ApiError with mfa when a second factor is due.
+   */
+  async exchange(code) {
+    let t;
+    try {
+      t = await this.raw('POST', '/v1/auth/exchange', { code, device: NEW_DEVICE });
+    } catch (e) {
+      if (e instanceof ApiError && e.mfa) this.keepMFA(e.mfa, '');
+      throw e;
+    }
+    this.setTokens(t);
+  }
+
+  // The challenge's secret stays in this tab's sessionStorage: only this
+  // tab can complete the login, whatever URL the challenge id travels in.
+  keepMFA(mfa, deviceKey) {
+    this.storage.setItem(MFA_KEY, JSON.stringify({ challenge: mfa.challenge, secret: mfa.secret, factors: mfa.factors, deviceKey }));
+  }
+
+  /** The login of this tab waiting for a second factor, or null. */
+  pendingMFA() {
+    try { return JSON.parse(this.storage.getItem(MFA_KEY) || 'null'); } catch { return null; }
+  }
+
+  dropMFA() { this.storage.removeItem(MFA_KEY); }
+
+  /** Completes a login whose second factor a plugin confirmed (#/login/mfa/<challenge>). */
+  async completeMFA(challenge) {
+    const p = this.pendingMFA();
+    if (!p || p.challenge !== challenge) {
+      throw new ApiError(401, 'unauthorized', 'this login was not started in this browser tab; sign in again');
+    }
+    const t = await this.raw('POST', '/v1/auth/mfa/complete', { challenge, secret: p.secret });
+    this.dropMFA();
+    if (t.device_id && p.deviceKey) localStorage.setItem(p.deviceKey, t.device_id);
     this.setTokens(t);
   }
 

@@ -7,7 +7,7 @@ import { Chat } from './chat.js';
 import { People, Plugins } from './admin.js';
 import { Account } from './account.js';
 import { Security } from './security.js';
-import { $, $$, showError, clearErrors } from './dom.js';
+import { $, $$, h, showError, clearErrors } from './dom.js';
 
 class App {
   constructor() {
@@ -44,7 +44,77 @@ class App {
     this.security = new Security(this);
     this.bindAuth();
     $('#logout').addEventListener('click', () => this.logout());
-    window.addEventListener('hashchange', () => { if (!this.inviteLink()) this.route(); });
+    window.addEventListener('hashchange', () => { if (!this.loginLink() && !this.inviteLink()) this.route(); });
+  }
+
+  /**
+   * An identity plugin's page sends the browser back with #/login/code/<code>
+   * (a one-time code to exchange for tokens) or, after a second factor,
+   * #/login/mfa/<challenge>. Either finishes signing in here.
+   */
+  loginLink() {
+    const m = /^#\/login\/(code|mfa)\/(.+)$/.exec(location.hash);
+    if (!m) return false;
+    // Out of the address bar and the history at once.
+    history.replaceState(null, '', location.pathname);
+    const value = decodeURIComponent(m[2]);
+    const step = m[1] === 'code' ? () => this.api.exchange(value) : () => this.api.completeMFA(value);
+    this.finishSignIn(step);
+    return true;
+  }
+
+  async finishSignIn(step) {
+    clearErrors();
+    if (this.me) this.signedOut();
+    else this.showAuth();
+    try {
+      await step();
+      await this.enter();
+    } catch (e) {
+      if (!this.showFactors(e)) showError(e, 'Sign in');
+    }
+  }
+
+  /** Shows the factors of a login that needs a second one; false when e is another error. */
+  showFactors(e) {
+    const mfa = e && e.mfa ? e.mfa : null;
+    if (!mfa) return false;
+    this.renderFactors(mfa.challenge, mfa.factors || []);
+    return true;
+  }
+
+  renderFactors(challenge, factors) {
+    $('#auth-form').hidden = true;
+    $('#auth-methods').hidden = true;
+    $('#auth-mfa').hidden = false;
+    $('#auth-title').textContent = 'Confirm it is you';
+    $('#auth-factor-list').replaceChildren(...factors.map((f) => h('li', null,
+      h('a', { class: 'button primary', href: f.url + (f.url.includes('?') ? '&' : '?') + 'challenge=' + encodeURIComponent(challenge),
+        dataset: { plugin: f.plugin, factor: f.id } }, f.label))));
+    const first = $('#auth-factor-list a');
+    if (first) first.focus();
+  }
+
+  /** Back from the second-factor step to the sign-in form. */
+  cancelFactors() {
+    this.api.dropMFA();
+    $('#auth-mfa').hidden = true;
+    $('#auth-form').hidden = false;
+    this.setRegistering(this.registering);
+    this.loadMethods();
+  }
+
+  /** The sign-in buttons of identity plugins, one per method they registered. */
+  async loadMethods() {
+    let ms = [];
+    try {
+      ms = ((await this.api.methods()).methods || []).filter((m) => m.kind === 'plugin');
+    } catch (e) {
+      if (!e.missingRoute) showError(e, 'Sign-in methods');
+    }
+    $('#auth-method-list').replaceChildren(...ms.map((m) => h('li', null,
+      h('a', { class: 'button', href: m.url, dataset: { plugin: m.plugin, method: m.id } }, m.label))));
+    $('#auth-methods').hidden = ms.length === 0 || !$('#auth-mfa').hidden;
   }
 
   /** An invite link (#/join/<token>) opens the sign-up form with the code filled in. */
@@ -60,7 +130,7 @@ class App {
   }
 
   async boot() {
-    if (this.inviteLink()) return;
+    if (this.loginLink() || this.inviteLink()) return;
     if (this.api.signedIn) {
       try {
         await this.enter();
@@ -83,6 +153,7 @@ class App {
   bindAuth() {
     const form = $('#auth-form');
     $('#auth-toggle').addEventListener('click', () => this.setRegistering(!this.registering));
+    $('#auth-mfa-cancel').addEventListener('click', () => this.cancelFactors());
     form.addEventListener('submit', async (ev) => {
       ev.preventDefault();
       clearErrors();
@@ -102,6 +173,10 @@ class App {
         this.setRegistering(false, { focus: false });
         await this.enter();
       } catch (e) {
+        if (this.showFactors(e)) {
+          form.reset();
+          return;
+        }
         showError(e, this.registering ? 'Sign up' : 'Log in');
         $('#auth-password').focus();
       } finally {
@@ -127,8 +202,12 @@ class App {
     $('#nav').hidden = true;
     $('#search-form').hidden = true;
     $('#me-box').hidden = true;
+    $('#auth-mfa').hidden = true;
+    $('#auth-form').hidden = false;
+    $('#auth-title').textContent = this.registering ? 'Create your Unhidra account' : 'Sign in to Unhidra';
     document.title = 'Unhidra';
     $('#auth-username').focus();
+    this.loadMethods();
   }
 
   async enter() {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -57,10 +58,18 @@ type Host interface {
 	// Post posts text to room as the plugin's bot, without running the
 	// plugin's own hooks on it, and returns the message id.
 	Post(ctx context.Context, plugin, room, text string) (string, error)
+	// Call runs a host API method (an rpc of the Host service, by name)
+	// with a protojson request and returns the protojson answer. Unlike the
+	// calls above, the implementation checks the grant: a refusal wraps
+	// ErrDenied. Other errors carry their gRPC code name ("NOT_FOUND: …").
+	Call(ctx context.Context, plugin, method string, req []byte) ([]byte, error)
 }
 
 // KV keys and values have the store's limits, as for process plugins; the
 // guest-memory reads below stop at them.
+// ErrDenied is wrapped by a Host.Call refused for a missing grant.
+var ErrDenied = errors.New("PERMISSION_DENIED")
+
 const (
 	maxKey   = store.MaxKVKey
 	maxValue = store.MaxKVValue
@@ -83,6 +92,7 @@ func (m *Module) instantiateHost(ctx context.Context) error {
 	fn("kv_list", m.hostKVList, []api.ValueType{i32, i32}, []api.ValueType{i64})
 	fn("post", m.hostPost, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64})
 	fn("http", m.hostHTTP, []api.ValueType{i32, i32}, []api.ValueType{i64})
+	fn("host_call", m.hostCall, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64})
 	_, err := b.Instantiate(ctx)
 	return err
 }
@@ -349,6 +359,32 @@ func (m *Module) hostPost(ctx context.Context, mod api.Module, st []uint64) {
 		return
 	}
 	st[0] = ok(cs, []byte(id))
+}
+
+// maxHostCall bounds a host_call request.
+const maxHostCall = 1 << 20
+
+// hostCall is the generic import: (method, request) → answer, every Host
+// rpc through one ABI function, with the same grant check as for process
+// plugins (made by the Host implementation).
+func (m *Module) hostCall(ctx context.Context, mod api.Module, st []uint64) {
+	cs := state(ctx)
+	method, okm := read(mod, uint32(st[0]), uint32(st[1]), 64)
+	req, okr := read(mod, uint32(st[2]), uint32(st[3]), maxHostCall)
+	if !okm || !okr || len(method) == 0 {
+		st[0] = fail(cs, fmt.Sprintf("INVALID_ARGUMENT: host_call: method must be 1–64 bytes and the request at most %d bytes", maxHostCall))
+		return
+	}
+	out, err := m.opts.Host.Call(ctx, m.id, string(method), req)
+	if err != nil {
+		if errors.Is(err, ErrDenied) {
+			m.stats.Denied.Add(1)
+			m.log.Warn("wasm host call denied", "call", string(method), "hook", cs.hook)
+		}
+		st[0] = fail(cs, err.Error())
+		return
+	}
+	st[0] = ok(cs, out)
 }
 
 func (m *Module) hostHTTP(ctx context.Context, mod api.Module, st []uint64) {

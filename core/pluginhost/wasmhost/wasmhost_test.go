@@ -120,6 +120,11 @@ func (h *memHost) Post(_ context.Context, p, room, text string) (string, error) 
 	return fmt.Sprintf("m%d", len(h.posts)), nil
 }
 
+// Call has no host API behind it here (pluginhost's tests run the real one).
+func (h *memHost) Call(_ context.Context, _, method string, _ []byte) ([]byte, error) {
+	return nil, fmt.Errorf("UNIMPLEMENTED: %s is not served by the test host", method)
+}
+
 var engineOnce struct {
 	sync.Once
 	e *Engine
