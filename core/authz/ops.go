@@ -58,6 +58,9 @@ const (
 	OpMessageReact    = "message.react"
 	OpRoomTyping      = "room.typing"
 	OpRoomMarkRead    = "room.mark_read"
+	// OpPluginFrame is a client frame to a plugin: decided in the room the
+	// frame names, or system-wide for a frame naming none.
+	OpPluginFrame = "plugin.frame"
 
 	// Scoped administration: the level is that of the target scope.
 	OpRolesAssign      = "roles.assign"
@@ -116,6 +119,7 @@ var Ops = []OpInfo{
 	{OpMessageReact, LevelRoom, "react to messages"},
 	{OpRoomTyping, LevelRoom, "send typing notices"},
 	{OpRoomMarkRead, LevelRoom, "send read receipts"},
+	{OpPluginFrame, LevelRoom, "send a plugin a frame about the room (a frame naming no room: any signed-in user)"},
 	{OpRolesAssign, LevelRoom, "assign or remove roles in a scope (level of that scope)"},
 	{OpRolesAssignments, LevelRoom, "list role assignments in a scope (level of that scope)"},
 	{OpRolesRead, LevelSys, "read role definitions"},
@@ -229,7 +233,28 @@ func DefaultPolicies() []Policy {
 		OpMessageEdit, OpMessageReact, OpRoomTyping, OpRoomMarkRead, OpRoomInvite} {
 		ps = append(ps, Policy{RoleGuest, "*", op, "deny", "clearance<classification"})
 	}
-	return ps
+	return append(ps, pluginFramePolicies()...)
+}
+
+// pluginFramePolicies let room members (any room role) send plugins frames
+// about their room, and any signed-in subject send frames naming no room
+// ("kind=" with no kind holds only when the object is not a room).
+func pluginFramePolicies() []Policy {
+	return []Policy{
+		{RoleGuest, "room:*", OpPluginFrame, "allow", ""},
+		{RoleAuthenticated, SysDomain, OpPluginFrame, "allow", "kind="},
+		{RoleGuest, "*", OpPluginFrame, "deny", "clearance<classification"},
+	}
+}
+
+// seedAdditions are default rules added after the first seed: each step
+// adds its rules once to a database seeded before it (a fresh database gets
+// them with DefaultPolicies), so an operator's later removal sticks.
+var seedAdditions = []struct {
+	step     string
+	policies func() []Policy
+}{
+	{"authz_seed_plugin_frame", pluginFramePolicies},
 }
 
 // Inheritance is the default role hierarchy as g rules in AnyDomain.
