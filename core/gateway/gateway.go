@@ -42,6 +42,7 @@ var Ops = map[string][]string{
 	protocol.TypeTyping: {authz.OpRoomTyping},
 	protocol.TypeRead:   {authz.OpRoomMarkRead},
 	protocol.TypePing:   {PingOp},
+	protocol.TypePlugin: {authz.OpPluginFrame},
 }
 
 // PingOp marks ping: a keepalive that touches no data and needs only the

@@ -132,12 +132,15 @@ func (m *managed) startWasm(ctx context.Context) (*instance, error) {
 }
 
 // contractHooks maps the hooks a module declared to contract hooks (those
-// the host dispatches; see wasmHooks).
+// the host dispatches): the ABI v1 names of wasmHooks, and any later hook by
+// its rpc name (its payload travels as protojson, see wasmClient.Invoke).
 func contractHooks(d unhidra.Description) []pb.Hook {
 	var out []pb.Hook
 	for _, name := range d.Hooks {
 		if h, ok := wasmHooks[name]; ok {
 			out = append(out, h)
+		} else if hs, ok := pb.HookByName(name); ok && hs.Request != nil && hs.Kind != pb.HookKind_HOOK_KIND_LIFECYCLE {
+			out = append(out, hs.Hook)
 		}
 	}
 	return out
@@ -207,6 +210,15 @@ func (a wasmHostAPI) Post(ctx context.Context, _ string, room, text string) (str
 		return "", plainErr(err)
 	}
 	return msg.Id, nil
+}
+
+func (a wasmHostAPI) HostCall(ctx context.Context, _ string, method string, in []byte) ([]byte, error) {
+	out, err := a.m.callHost(ctx, method, in)
+	if err != nil {
+		st := status.Convert(err)
+		return nil, &wasmhost.CallError{Code: codeName(st.Code()), Msg: st.Message()}
+	}
+	return out, nil
 }
 
 // plainErr turns a gRPC status into a plain error message for a module.

@@ -234,3 +234,27 @@ func (kv KV) SetJSON(ctx context.Context, key string, v any, ttl time.Duration) 
 	}
 	return kv.Set(ctx, key, b, ttl)
 }
+
+// Event is an event of the plugin's own namespace for PublishEvent. Set
+// exactly one of Room, User and Session.
+type Event struct {
+	Room    string
+	User    string
+	Session uint64
+	// Name: 1–64 of a-z, 0-9, '.', '_', '-'.
+	Name string
+	// Data is any JSON value of at most 64 KiB (nil: none).
+	Data json.RawMessage
+}
+
+// PublishEvent sends e to every session in a room, every session of a
+// user, or one session; clients receive a plugin.event frame naming this
+// plugin. It returns how many sessions took it. Needs grant events.publish.
+func (h *Host) PublishEvent(ctx context.Context, e Event) (int, error) {
+	r, err := h.c.PublishEvent(ctx, &pb.PublishEventRequest{Room: e.Room, UserId: e.User, SessionId: e.Session,
+		Name: e.Name, DataJson: e.Data})
+	if err != nil {
+		return 0, apiErr("publish event", err)
+	}
+	return int(r.Delivered), nil
+}

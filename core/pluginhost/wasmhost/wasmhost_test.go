@@ -120,6 +120,12 @@ func (h *memHost) Post(_ context.Context, p, room, text string) (string, error) 
 	return fmt.Sprintf("m%d", len(h.posts)), nil
 }
 
+// HostCall: the core's host decides grants; here every call is refused, as
+// an ungranted one is.
+func (h *memHost) HostCall(_ context.Context, p, method string, _ []byte) ([]byte, error) {
+	return nil, &CallError{Code: "PERMISSION_DENIED", Msg: method + " is not granted to " + p}
+}
+
 var engineOnce struct {
 	sync.Once
 	e *Engine
