@@ -421,7 +421,9 @@ func TestPluginFrameDecisions(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.SetRoomRole(guest, room, "guest")
-	at := func(r string) Request { return Request{Room: r, Space: sp, Org: org, Env: Env{Kind: store.KindPrivate}} }
+	at := func(r string) Request {
+		return Request{Room: r, Space: sp, Org: org, Env: Env{Kind: store.KindPrivate}}
+	}
 	cases := []struct {
 		name string
 		who  string
