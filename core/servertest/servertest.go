@@ -7,14 +7,17 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"database/sql"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -181,6 +184,26 @@ func (e *Env) Stop() error {
 	e.cancel()
 	e.cancel = nil
 	return <-e.done
+}
+
+// SigningKey returns the server's current token signing key (its kid and
+// private key), for tests that forge or re-sign tokens.
+func (e *Env) SigningKey(t testing.TB) (kid string, key any) {
+	t.Helper()
+	kid, _ = e.Server.Auth().SigningKey()
+	b, err := os.ReadFile(filepath.Join(e.Config.DataDir, "keys", kid+".pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("signing key %s is not PEM", kid)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kid, k
 }
 
 // User is a registered, logged-in account.
