@@ -440,7 +440,7 @@ func TestPluginHTTPGetsIdentityNotCredentials(t *testing.T) {
 		var body []byte
 		var resp *http.Response
 		waitFor(t, "the plugin to answer HTTP", func() bool {
-			req, err := http.NewRequest("GET", env.URL+"/plugins/frames/page/x?a=1&access_token="+tok+"&b=%20two", nil)
+			req, err := http.NewRequest("GET", env.URL+"/plugins/frames/page/x?a=1&access_token="+tok+"&b=%20two&access%5Ftoken="+tok, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
