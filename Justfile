@@ -24,13 +24,19 @@ fuzz TIME="60s":
     go test ./core/gateway -run NONE -fuzz FuzzClientFrame -fuzztime {{TIME}}
 
 # Regenerate the plugin contract's Go code (needs Debian's protobuf-compiler and libprotobuf-dev;
-# the Go generators are pinned as tools in go.mod).
+# the Go generators are pinned as tools in go.mod). The SDKs' hook interfaces, dispatch tables
+# and WASM types come from protoc-gen-unhidra, built after the pb package it reads options with.
 proto:
     protoc -I sdk/proto -I /usr/include \
       --plugin=protoc-gen-go="$(go tool -n protoc-gen-go)" \
       --plugin=protoc-gen-go-grpc="$(go tool -n protoc-gen-go-grpc)" \
       --go_out=sdk/proto --go_opt=paths=source_relative \
       --go-grpc_out=sdk/proto --go-grpc_opt=paths=source_relative \
+      sdk/proto/pluginv1/plugin.proto
+    go build -o "${TMPDIR:-/tmp}/protoc-gen-unhidra" ./sdk/proto/cmd/protoc-gen-unhidra
+    protoc -I sdk/proto -I /usr/include \
+      --plugin=protoc-gen-unhidra="${TMPDIR:-/tmp}/protoc-gen-unhidra" \
+      --unhidra_out=sdk \
       sdk/proto/pluginv1/plugin.proto
 
 # Plugin hook round trip (docs/benchmarks.md, "Plugin hook round trip").

@@ -179,7 +179,8 @@ func TestWASMInfiniteLoopIsContained(t *testing.T) {
 }
 
 // A bad wasm entry is rejected with its line, and a module without the ABI
-// marker fails to start with a clear error while the server keeps serving.
+// marker, or built for ABI v1, fails to start with a clear error while the
+// server keeps serving.
 func TestWASMConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	e := start(t, "plugins: []\n")
@@ -197,13 +198,20 @@ func TestWASMConfigErrors(t *testing.T) {
     wasm: %s/noabi.wasm
     source: %s
     restart: {max_crashes: 1}
-`, dir, wasmSrc(t, "core/pluginhost/wasmhost/testdata/noabi")))
+  - id: abiv1
+    kind: wasm
+    wasm: %s/abiv1.wasm
+    source: %s
+    restart: {max_crashes: 1}
+`, dir, wasmSrc(t, "core/pluginhost/wasmhost/testdata/noabi"), dir, wasmSrc(t, "core/pluginhost/wasmhost/testdata/abiv1")))
 	if err := e.reload(t); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "noabi to be refused", func() bool {
-		st := e.status(t, "noabi")
-		return strings.Contains(st.LastError, "not an Unhidra ABI v1 module")
+		return strings.Contains(e.status(t, "noabi").LastError, "not an Unhidra WASM module")
+	})
+	waitFor(t, "the ABI v1 module to be refused", func() bool {
+		return strings.Contains(e.status(t, "abiv1").LastError, "built for WASM ABI v1")
 	})
 	alive(t, e.ac, e.bc)
 }

@@ -41,11 +41,11 @@ func (p *Plugin) OnActivate(ctx context.Context, host *plugin.Host) error {
 	if err := p.OnConfigurationChange(ctx, nil); err != nil {
 		return err
 	}
-	return host.RegisterCommand(ctx, plugin.Command{Trigger: "welcome", Description: "Show the room greeting"})
+	return host.RegisterCommand(ctx, &plugin.Command{Trigger: "welcome", Description: "Show the room greeting"})
 }
 
 // OnConfigurationChange applies a new greeting without a restart.
-func (p *Plugin) OnConfigurationChange(_ context.Context, _ plugin.Config) error {
+func (p *Plugin) OnConfigurationChange(context.Context, *plugin.ConfigurationChangeRequest) error {
 	cfg := Config{Message: "Welcome, {user}!"}
 	if err := p.host.Config(&cfg); err != nil {
 		return err
@@ -63,18 +63,18 @@ func (p *Plugin) greeting(user string) string {
 }
 
 // UserHasJoinedRoom greets the new member in the room.
-func (p *Plugin) UserHasJoinedRoom(ctx context.Context, user, room string) error {
-	u, err := p.host.GetUser(ctx, user)
+func (p *Plugin) UserHasJoinedRoom(ctx context.Context, ev *plugin.RoomEvent) error {
+	u, err := p.host.GetUser(ctx, &plugin.GetUserRequest{Id: ev.UserId})
 	if err != nil {
 		return err
 	}
-	_, err = p.host.PostMessage(ctx, room, p.greeting(u.Username))
+	_, err = p.host.PostMessage(ctx, &plugin.PostMessageRequest{Room: ev.Room, Text: p.greeting(u.Username)})
 	return err
 }
 
 // ExecuteCommand answers /welcome with the greeting for the sender.
-func (p *Plugin) ExecuteCommand(ctx context.Context, c *plugin.CommandArgs) (*plugin.CommandResponse, error) {
-	u, err := p.host.GetUser(ctx, c.UserID)
+func (p *Plugin) ExecuteCommand(ctx context.Context, req *plugin.CommandRequest) (*plugin.CommandResponse, error) {
+	u, err := p.host.GetUser(ctx, &plugin.GetUserRequest{Id: req.UserId})
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/unhidra/unhidra/sdk/proto/pluginv1"
 )
@@ -68,7 +69,8 @@ type Remote struct {
 
 // GRPCServer registers the plugin's hooks.
 func (p *GRPCPlugin) GRPCServer(b *goplugin.GRPCBroker, s *grpc.Server) error {
-	pb.RegisterPluginServer(s, &server{impl: p.Impl, broker: b})
+	srv := &server{impl: p.Impl, broker: b}
+	s.RegisterService(srv.serviceDesc(), srv)
 	return nil
 }
 
@@ -119,9 +121,10 @@ func serveDebug(cfg *goplugin.ServeConfig) {
 	<-closed
 }
 
-// server implements the Plugin service on top of impl.
+// server serves the Plugin service on top of impl, table-driven: every hook
+// of the contract (pb.Hooks) is a method whose request type comes from the
+// declaration and whose call comes from the generated hookTable.
 type server struct {
-	pb.UnimplementedPluginServer
 	impl   any
 	broker *goplugin.GRPCBroker
 
@@ -129,57 +132,104 @@ type server struct {
 	host *Host
 }
 
+var hooksByID = func() map[pb.Hook]hookEntry {
+	m := make(map[pb.Hook]hookEntry, len(hookTable))
+	for _, e := range hookTable {
+		m[e.hook] = e
+	}
+	return m
+}()
+
+// hooksOf lists the hooks impl implements, in declaration order.
 func hooksOf(impl any) []pb.Hook {
 	var hs []pb.Hook
-	add := func(ok bool, h pb.Hook) {
-		if ok {
-			hs = append(hs, h)
+	for _, e := range hookTable {
+		if e.implements(impl) {
+			hs = append(hs, e.hook)
 		}
 	}
-	_, ok := impl.(Activator)
-	add(ok, pb.Hook_HOOK_ON_ACTIVATE)
-	_, ok = impl.(Deactivator)
-	add(ok, pb.Hook_HOOK_ON_DEACTIVATE)
-	_, ok = impl.(ConfigurationChanger)
-	add(ok, pb.Hook_HOOK_ON_CONFIGURATION_CHANGE)
-	_, ok = impl.(MessageWillBePostedHook)
-	add(ok, pb.Hook_HOOK_MESSAGE_WILL_BE_POSTED)
-	_, ok = impl.(MessageHasBeenPostedHook)
-	add(ok, pb.Hook_HOOK_MESSAGE_HAS_BEEN_POSTED)
-	_, ok = impl.(MessageWillBeUpdatedHook)
-	add(ok, pb.Hook_HOOK_MESSAGE_WILL_BE_UPDATED)
-	_, ok = impl.(MessageHasBeenUpdatedHook)
-	add(ok, pb.Hook_HOOK_MESSAGE_HAS_BEEN_UPDATED)
-	_, ok = impl.(MessageHasBeenDeletedHook)
-	add(ok, pb.Hook_HOOK_MESSAGE_HAS_BEEN_DELETED)
-	_, ok = impl.(UserWillLogInHook)
-	add(ok, pb.Hook_HOOK_USER_WILL_LOG_IN)
-	_, ok = impl.(UserHasLoggedInHook)
-	add(ok, pb.Hook_HOOK_USER_HAS_LOGGED_IN)
-	_, ok = impl.(UserHasJoinedRoomHook)
-	add(ok, pb.Hook_HOOK_USER_HAS_JOINED_ROOM)
-	_, ok = impl.(UserHasLeftRoomHook)
-	add(ok, pb.Hook_HOOK_USER_HAS_LEFT_ROOM)
-	_, ok = impl.(WebSocketConnectHook)
-	add(ok, pb.Hook_HOOK_ON_WEB_SOCKET_CONNECT)
-	_, ok = impl.(WebSocketDisconnectHook)
-	add(ok, pb.Hook_HOOK_ON_WEB_SOCKET_DISCONNECT)
-	_, ok = impl.(CommandExecutor)
-	add(ok, pb.Hook_HOOK_EXECUTE_COMMAND)
-	_, ok = impl.(http.Handler)
-	add(ok, pb.Hook_HOOK_SERVE_HTTP)
-	_, ok = impl.(Ticker)
-	add(ok, pb.Hook_HOOK_ON_TICK)
 	return hs
 }
 
-func (s *server) Handshake(context.Context, *pb.HandshakeRequest) (*pb.HandshakeResponse, error) {
-	return &pb.HandshakeResponse{ContractVersion: ContractVersion, Hooks: hooksOf(s.impl), Sdk: "unhidra-go-sdk/1"}, nil
+// serviceDesc describes the Plugin service with one handler per hook.
+func (s *server) serviceDesc() *grpc.ServiceDesc {
+	sd := &grpc.ServiceDesc{ServiceName: pb.Plugin_ServiceDesc.ServiceName, HandlerType: (*any)(nil),
+		Metadata: pb.Plugin_ServiceDesc.Metadata}
+	sd.Methods = append(sd.Methods, grpc.MethodDesc{MethodName: "Handshake",
+		Handler: s.unary(pb.Plugin_Handshake_FullMethodName, func() proto.Message { return new(pb.HandshakeRequest) },
+			func(context.Context, proto.Message) (proto.Message, error) {
+				return &pb.HandshakeResponse{ContractVersion: ContractVersion, Hooks: hooksOf(s.impl), Sdk: "unhidra-go-sdk/2"}, nil
+			})})
+	for _, spec := range pb.Hooks() {
+		if spec.Request == nil {
+			continue // streaming: below
+		}
+		sd.Methods = append(sd.Methods, grpc.MethodDesc{MethodName: spec.Name,
+			Handler: s.unary(spec.FullMethod, spec.NewRequest, func(ctx context.Context, req proto.Message) (proto.Message, error) {
+				return s.dispatch(ctx, spec, req)
+			})})
+	}
+	sd.Streams = []grpc.StreamDesc{{StreamName: "ServeHTTP", ServerStreams: true, ClientStreams: true,
+		Handler: func(_ any, stream grpc.ServerStream) error {
+			return s.serveHTTP(&grpc.GenericServerStream[pb.HTTPRequestPart, pb.HTTPResponsePart]{ServerStream: stream})
+		}}}
+	return sd
 }
 
-// hookErr turns a hook's error into a gRPC status the host understands:
-// a Rejection is an answer, not a failure, and is returned as a verdict by
-// the callers; anything else is Unknown with the message.
+// unary adapts call to a gRPC unary handler that decodes a newReq().
+func (s *server) unary(method string, newReq func() proto.Message, call func(context.Context, proto.Message) (proto.Message, error)) grpc.MethodHandler {
+	return func(_ any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
+		req := newReq()
+		if err := dec(req); err != nil {
+			return nil, err
+		}
+		if icpt == nil {
+			return call(ctx, req)
+		}
+		return icpt(ctx, req, &grpc.UnaryServerInfo{Server: s, FullMethod: method}, func(ctx context.Context, r any) (any, error) {
+			return call(ctx, r.(proto.Message))
+		})
+	}
+}
+
+// dispatch runs one unary hook. A Rejection from a verdict hook is its
+// REJECT answer; any other error is a plugin failure (gRPC Unknown with the
+// error's text), which the host handles per the hook's failure policy.
+func (s *server) dispatch(ctx context.Context, spec pb.HookSpec, req proto.Message) (proto.Message, error) {
+	switch spec.Hook {
+	case pb.Hook_HOOK_ON_ACTIVATE:
+		return s.activate(ctx, req.(*pb.ActivateRequest))
+	case pb.Hook_HOOK_ON_CONFIGURATION_CHANGE:
+		s.mu.Lock()
+		if s.host != nil {
+			s.host.setConfig(Config(req.(*pb.ConfigurationChangeRequest).ConfigJson))
+		}
+		s.mu.Unlock()
+	}
+	e, ok := hooksByID[spec.Hook]
+	if !ok || e.call == nil || !e.implements(s.impl) {
+		if spec.Kind == pb.HookKind_HOOK_KIND_LIFECYCLE {
+			return spec.NewResponse(), nil // lifecycle hooks are optional
+		}
+		return nil, status.Errorf(codes.Unimplemented, "plugin does not implement %s", spec.Name)
+	}
+	resp, err := e.call(ctx, s.impl, req)
+	if err != nil {
+		var rej *Rejection
+		if errors.As(err, &rej) && spec.Response.Descriptor().FullName() == verdictName {
+			return &pb.MessageVerdict{Action: pb.Action_ACTION_REJECT, Reason: rej.Reason}, nil
+		}
+		return nil, hookErr(err)
+	}
+	if resp == nil {
+		resp = spec.NewResponse() // a nil verdict allows
+	}
+	return resp, nil
+}
+
+var verdictName = (&pb.MessageVerdict{}).ProtoReflect().Descriptor().FullName()
+
+// hookErr turns a hook's error into a gRPC status the host understands.
 func hookErr(err error) error {
 	if err == nil {
 		return nil
@@ -187,7 +237,8 @@ func hookErr(err error) error {
 	return status.Error(codes.Unknown, err.Error())
 }
 
-func (s *server) OnActivate(ctx context.Context, r *pb.ActivateRequest) (*pb.Empty, error) {
+// activate dials the host API and runs the plugin's OnActivate, if any.
+func (s *server) activate(ctx context.Context, r *pb.ActivateRequest) (*pb.Empty, error) {
 	conn, err := s.broker.Dial(r.HostBrokerId)
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "dial host API: %v", err)
@@ -196,133 +247,19 @@ func (s *server) OnActivate(ctx context.Context, r *pb.ActivateRequest) (*pb.Emp
 	s.mu.Lock()
 	s.host = h
 	s.mu.Unlock()
-	if a, ok := s.impl.(Activator); ok {
+	if a, ok := s.impl.(OnActivateHook); ok {
 		return &pb.Empty{}, hookErr(a.OnActivate(ctx, h))
 	}
 	return &pb.Empty{}, nil
 }
 
-func (s *server) OnDeactivate(ctx context.Context, _ *pb.Empty) (*pb.Empty, error) {
-	if d, ok := s.impl.(Deactivator); ok {
-		return &pb.Empty{}, hookErr(d.OnDeactivate(ctx))
-	}
-	return &pb.Empty{}, nil
-}
-
-func (s *server) OnConfigurationChange(ctx context.Context, r *pb.ConfigurationChangeRequest) (*pb.Empty, error) {
-	s.mu.Lock()
-	if s.host != nil {
-		s.host.setConfig(Config(r.ConfigJson))
-	}
-	s.mu.Unlock()
-	if c, ok := s.impl.(ConfigurationChanger); ok {
-		return &pb.Empty{}, hookErr(c.OnConfigurationChange(ctx, Config(r.ConfigJson)))
-	}
-	return &pb.Empty{}, nil
-}
-
-func fromPB(m *pb.Message) *Message {
-	if m == nil {
-		return &Message{}
-	}
-	out := &Message{ID: m.Id, Room: m.Room, Sender: m.Sender, Text: m.Text, Thread: m.Thread, Seq: m.Seq}
-	if len(m.MetaJson) > 0 {
-		out.Meta = json.RawMessage(m.MetaJson)
-	}
-	if m.Ts != 0 {
-		out.TS = time.UnixMilli(m.Ts)
-	}
-	return out
-}
-
-// verdict turns a "Will" hook's result into the wire answer.
-func verdict(err error, modified bool, text string, meta []byte) (*pb.MessageVerdict, error) {
-	var rej *Rejection
-	if errors.As(err, &rej) {
-		return &pb.MessageVerdict{Action: pb.Action_ACTION_REJECT, Reason: rej.Reason}, nil
-	}
-	if err != nil {
-		return nil, hookErr(err)
-	}
-	if modified {
-		return &pb.MessageVerdict{Action: pb.Action_ACTION_MODIFY, Text: text, MetaJson: meta}, nil
-	}
-	return &pb.MessageVerdict{}, nil
-}
-
-func (s *server) MessageWillBePosted(ctx context.Context, r *pb.MessageWillBePostedRequest) (*pb.MessageVerdict, error) {
-	m := fromPB(r.Message)
-	err := s.impl.(MessageWillBePostedHook).MessageWillBePosted(ctx, m)
-	modified := m.Text != r.Message.GetText() || !bytes.Equal(m.Meta, r.Message.GetMetaJson())
-	return verdict(err, modified, m.Text, m.Meta)
-}
-
-func (s *server) MessageHasBeenPosted(ctx context.Context, r *pb.MessageEvent) (*pb.Empty, error) {
-	return &pb.Empty{}, hookErr(s.impl.(MessageHasBeenPostedHook).MessageHasBeenPosted(ctx, fromPB(r.Message)))
-}
-
-func (s *server) MessageWillBeUpdated(ctx context.Context, r *pb.MessageWillBeUpdatedRequest) (*pb.MessageVerdict, error) {
-	e := &Edit{Room: r.Room, ID: r.Id, Editor: r.Editor, NewText: r.NewText}
-	err := s.impl.(MessageWillBeUpdatedHook).MessageWillBeUpdated(ctx, e)
-	return verdict(err, e.NewText != r.NewText, e.NewText, nil)
-}
-
-func (s *server) MessageHasBeenUpdated(ctx context.Context, r *pb.MessageEvent) (*pb.Empty, error) {
-	return &pb.Empty{}, hookErr(s.impl.(MessageHasBeenUpdatedHook).MessageHasBeenUpdated(ctx, fromPB(r.Message), r.Actor))
-}
-
-func (s *server) MessageHasBeenDeleted(ctx context.Context, r *pb.MessageEvent) (*pb.Empty, error) {
-	m := r.GetMessage()
-	return &pb.Empty{}, hookErr(s.impl.(MessageHasBeenDeletedHook).MessageHasBeenDeleted(ctx, m.GetRoom(), m.GetId(), r.Actor))
-}
-
-func (s *server) UserWillLogIn(ctx context.Context, r *pb.UserEvent) (*pb.MessageVerdict, error) {
-	err := s.impl.(UserWillLogInHook).UserWillLogIn(ctx, Login{UserID: r.UserId, Username: r.Username, Device: r.Device})
-	return verdict(err, false, "", nil)
-}
-
-func (s *server) UserHasLoggedIn(ctx context.Context, r *pb.UserEvent) (*pb.Empty, error) {
-	return &pb.Empty{}, hookErr(s.impl.(UserHasLoggedInHook).UserHasLoggedIn(ctx, Login{UserID: r.UserId, Username: r.Username, Device: r.Device}))
-}
-
-func (s *server) UserHasJoinedRoom(ctx context.Context, r *pb.RoomEvent) (*pb.Empty, error) {
-	return &pb.Empty{}, hookErr(s.impl.(UserHasJoinedRoomHook).UserHasJoinedRoom(ctx, r.UserId, r.Room))
-}
-
-func (s *server) UserHasLeftRoom(ctx context.Context, r *pb.RoomEvent) (*pb.Empty, error) {
-	return &pb.Empty{}, hookErr(s.impl.(UserHasLeftRoomHook).UserHasLeftRoom(ctx, r.UserId, r.Room))
-}
-
-func (s *server) OnWebSocketConnect(ctx context.Context, r *pb.ConnectionEvent) (*pb.Empty, error) {
-	return &pb.Empty{}, hookErr(s.impl.(WebSocketConnectHook).OnWebSocketConnect(ctx, r.UserId, r.SessionId))
-}
-
-func (s *server) OnWebSocketDisconnect(ctx context.Context, r *pb.ConnectionEvent) (*pb.Empty, error) {
-	return &pb.Empty{}, hookErr(s.impl.(WebSocketDisconnectHook).OnWebSocketDisconnect(ctx, r.UserId, r.SessionId))
-}
-
-func (s *server) ExecuteCommand(ctx context.Context, r *pb.CommandRequest) (*pb.CommandResponse, error) {
-	resp, err := s.impl.(CommandExecutor).ExecuteCommand(ctx, &CommandArgs{Trigger: r.Trigger, Args: r.Args, UserID: r.UserId, Room: r.Room})
-	if err != nil {
-		return nil, hookErr(err)
-	}
-	if resp == nil {
-		return &pb.CommandResponse{}, nil
-	}
-	out := &pb.CommandResponse{Text: resp.Text}
-	if resp.InRoom {
-		out.Visibility = pb.Visibility_VISIBILITY_IN_ROOM
-	}
-	return out, nil
-}
-
-func (s *server) OnTick(ctx context.Context, r *pb.TickRequest) (*pb.Empty, error) {
-	return &pb.Empty{}, hookErr(s.impl.(Ticker).OnTick(ctx, time.UnixMilli(r.Now)))
-}
-
-// ServeHTTP adapts the stream to net/http: request parts feed r.Body through
+// serveHTTP adapts the stream to net/http: request parts feed r.Body through
 // a pipe; writes to w become response parts.
-func (s *server) ServeHTTP(stream pb.Plugin_ServeHTTPServer) error {
+func (s *server) serveHTTP(stream pb.Plugin_ServeHTTPServer) error {
+	handler, ok := s.impl.(http.Handler)
+	if !ok {
+		return status.Error(codes.Unimplemented, "plugin does not implement ServeHTTP")
+	}
 	first, err := stream.Recv()
 	if err != nil {
 		return err
@@ -368,7 +305,7 @@ func (s *server) ServeHTTP(stream pb.Plugin_ServeHTTPServer) error {
 		}
 	}()
 	w := &responseWriter{stream: stream, header: http.Header{}}
-	s.impl.(http.Handler).ServeHTTP(w, req)
+	handler.ServeHTTP(w, req)
 	pr.Close()
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)

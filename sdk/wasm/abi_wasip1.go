@@ -7,7 +7,7 @@ import (
 	"unsafe"
 )
 
-// Exports (ABI v1). Buffers cross the boundary as (ptr, len) in guest
+// Exports (ABI v2). Buffers cross the boundary as (ptr, len) in guest
 // memory; a uint64 result packs ptr<<32 | len. Buffers the guest hands to the
 // host stay alive in `pinned` until the host frees them.
 
@@ -22,7 +22,10 @@ func pin(b []byte) uint64 {
 	return uint64(p)<<32 | uint64(len(b))
 }
 
-//go:wasmexport unhidra_abi_v1
+// unhidra_abi names the ABI version (ABI v1 modules exported unhidra_abi_v1
+// instead, which is how the host tells them apart).
+//
+//go:wasmexport unhidra_abi
 func exportABI() uint32 { return ABIVersion }
 
 //go:wasmexport unhidra_malloc

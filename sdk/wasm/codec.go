@@ -1,17 +1,19 @@
 package unhidra
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strconv"
 	"unicode/utf8"
 )
 
-// A hand-written codec for the hottest payloads (Post in, PostDecision and
-// the CallResult envelope out). encoding/json relies on reflection, which
-// costs tens of microseconds per call inside a Go WASM guest; a message
-// filter runs on every message, so its path avoids it. Everything else uses
-// encoding/json.
+// A hand-written codec for the hottest payloads: MessageWillBePostedRequest
+// and MessageWillBeUpdatedRequest in, MessageVerdict in its CallResult
+// envelope out, in the same protojson shape the generated types have.
+// encoding/json relies on reflection, which costs tens of microseconds per
+// call inside a Go WASM guest; a message filter runs on every message, so
+// its path avoids it. Everything else uses encoding/json.
 
 var errSyntax = errors.New("malformed JSON")
 
@@ -126,81 +128,185 @@ func (s *scanner) skip() ([]byte, error) {
 	return nil, errSyntax
 }
 
-// decodePost parses a Post object.
-func decodePost(b []byte, p *Post) error {
+// null consumes a JSON null.
+func (s *scanner) null() bool {
+	s.ws()
+	if s.i+4 <= len(s.b) && string(s.b[s.i:s.i+4]) == "null" {
+		s.i += 4
+		return true
+	}
+	return false
+}
+
+// nextKey advances to the next key of an object whose '{' was read (first
+// tells whether a key was read before). done is true at the closing '}'.
+// Loops over it stay free of closures: every call and allocation counts in
+// a Go guest.
+func (s *scanner) nextKey(first bool) (key string, done bool, err error) {
+	s.ws()
+	if s.i >= len(s.b) {
+		return "", false, errSyntax
+	}
+	if s.b[s.i] == '}' {
+		s.i++
+		return "", true, nil
+	}
+	if !first {
+		if s.b[s.i] != ',' {
+			return "", false, errSyntax
+		}
+		s.i++
+	}
+	if key, err = s.str(); err != nil {
+		return "", false, err
+	}
+	return key, false, s.expect(':')
+}
+
+// end checks that nothing but white space follows.
+func (s *scanner) end() error {
+	s.ws()
+	if s.i != len(s.b) {
+		return errSyntax
+	}
+	return nil
+}
+
+// int64 reads a 64-bit integer as protojson writes it (a string) or as a
+// number.
+func (s *scanner) int64() (int64, error) {
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == '"' {
+		v, err := s.str()
+		if err != nil {
+			return 0, err
+		}
+		return strconv.ParseInt(v, 10, 64)
+	}
+	raw, err := s.skip()
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(string(raw), 10, 64)
+}
+
+var encodings = []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding}
+
+// bytes reads base64 (standard or URL alphabet, padded or not, as protojson
+// accepts).
+func (s *scanner) bytes() ([]byte, error) {
+	v, err := s.str()
+	if err != nil {
+		return nil, err
+	}
+	for _, enc := range encodings {
+		if b, err := enc.DecodeString(v); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("malformed base64")
+}
+
+// message parses a Message object.
+func (s *scanner) message(m *Message) error {
+	if err := s.expect('{'); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		key, done, err := s.nextKey(first)
+		if err != nil || done {
+			return err
+		}
+		if s.null() {
+			continue
+		}
+		switch key {
+		case "id":
+			m.Id, err = s.str()
+		case "room":
+			m.Room, err = s.str()
+		case "sender":
+			m.Sender, err = s.str()
+		case "text":
+			m.Text, err = s.str()
+		case "thread":
+			m.Thread, err = s.str()
+		case "meta_json", "metaJson":
+			m.MetaJson, err = s.bytes()
+		case "seq":
+			m.Seq, err = s.int64()
+		case "ts":
+			m.Ts, err = s.int64()
+		default:
+			_, err = s.skip()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// decodePostedRequest parses a MessageWillBePostedRequest; its message, if
+// any, is decoded into m (so that a caller can allocate both at once).
+func decodePostedRequest(b []byte, r *MessageWillBePostedRequest, m *Message) error {
 	s := scanner{b: b}
 	if err := s.expect('{'); err != nil {
 		return err
 	}
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		return nil
-	}
-	for {
-		key, err := s.str()
+	for first := true; ; first = false {
+		key, done, err := s.nextKey(first)
 		if err != nil {
 			return err
 		}
-		if err := s.expect(':'); err != nil {
+		if done {
+			return s.end()
+		}
+		switch {
+		case s.null():
+		case key == "message":
+			r.Message = m
+			err = s.message(m)
+		default:
+			_, err = s.skip()
+		}
+		if err != nil {
 			return err
 		}
+	}
+}
+
+// decodeUpdatedRequest parses a MessageWillBeUpdatedRequest.
+func decodeUpdatedRequest(b []byte, r *MessageWillBeUpdatedRequest) error {
+	s := scanner{b: b}
+	if err := s.expect('{'); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		key, done, err := s.nextKey(first)
+		if err != nil {
+			return err
+		}
+		if done {
+			return s.end()
+		}
+		if s.null() {
+			continue
+		}
 		switch key {
-		case "id", "room", "sender", "text", "thread":
-			s.ws()
-			if s.i+4 <= len(s.b) && string(s.b[s.i:s.i+4]) == "null" {
-				s.i += 4
-				break
-			}
-			v, err := s.str()
-			if err != nil {
-				return err
-			}
-			switch key {
-			case "id":
-				p.ID = v
-			case "room":
-				p.Room = v
-			case "sender":
-				p.Sender = v
-			case "text":
-				p.Text = v
-			case "thread":
-				p.Thread = v
-			}
-		case "seq", "ts":
-			raw, err := s.skip()
-			if err != nil {
-				return err
-			}
-			n, err := strconv.ParseInt(string(raw), 10, 64)
-			if err != nil {
-				return err
-			}
-			if key == "seq" {
-				p.Seq = n
-			} else {
-				p.TS = n
-			}
-		default: // meta and unknown keys
-			raw, err := s.skip()
-			if err != nil {
-				return err
-			}
-			if key == "meta" && string(raw) != "null" {
-				p.Meta = append(json.RawMessage(nil), raw...)
-			}
+		case "room":
+			r.Room, err = s.str()
+		case "id":
+			r.Id, err = s.str()
+		case "editor":
+			r.Editor, err = s.str()
+		case "new_text", "newText":
+			r.NewText, err = s.str()
+		default:
+			_, err = s.skip()
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return errSyntax
+		if err != nil {
+			return err
 		}
-		if s.b[s.i] == '}' {
-			return nil
-		}
-		if s.b[s.i] != ',' {
-			return errSyntax
-		}
-		s.i++
 	}
 }
 
@@ -243,40 +349,35 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// appendPost appends p as JSON (the fields a decision may change).
-func appendPost(dst []byte, p *Post) []byte {
-	dst = append(dst, `{"room":`...)
-	dst = appendString(dst, p.Room)
-	dst = append(dst, `,"sender":`...)
-	dst = appendString(dst, p.Sender)
-	dst = append(dst, `,"text":`...)
-	dst = appendString(dst, p.Text)
-	if p.ID != "" {
-		dst = append(dst, `,"id":`...)
-		dst = appendString(dst, p.ID)
+// appendVerdictResult appends a CallResult envelope holding v as protojson
+// (zero fields left out; nil is an empty verdict, which allows).
+func appendVerdictResult(dst []byte, v *MessageVerdict) []byte {
+	dst = append(dst, `{"result":{`...)
+	if v != nil {
+		sep := ""
+		if v.Action != 0 {
+			dst = append(dst, `"action":`...)
+			if name, ok := actionNames[int32(v.Action)]; ok {
+				dst = appendString(dst, name)
+			} else {
+				dst = strconv.AppendInt(dst, int64(v.Action), 10)
+			}
+			sep = ","
+		}
+		if v.Text != "" {
+			dst = append(append(dst, sep...), `"text":`...)
+			dst = appendString(dst, v.Text)
+			sep = ","
+		}
+		if len(v.MetaJson) > 0 {
+			dst = append(append(dst, sep...), `"meta_json":"`...)
+			dst = append(base64.StdEncoding.AppendEncode(dst, v.MetaJson), '"')
+			sep = ","
+		}
+		if v.Reason != "" {
+			dst = append(append(dst, sep...), `"reason":`...)
+			dst = appendString(dst, v.Reason)
+		}
 	}
-	if p.Thread != "" {
-		dst = append(dst, `,"thread":`...)
-		dst = appendString(dst, p.Thread)
-	}
-	if len(p.Meta) > 0 && json.Valid(p.Meta) {
-		dst = append(dst, `,"meta":`...)
-		dst = append(dst, p.Meta...)
-	}
-	return append(dst, '}')
-}
-
-// appendDecision appends a CallResult envelope holding d.
-func appendDecision(dst []byte, d PostDecision) []byte {
-	switch {
-	case d.Reject != "":
-		dst = append(dst, `{"result":{"reject":`...)
-		dst = appendString(dst, d.Reject)
-		return append(dst, `}}`...)
-	case d.Post != nil:
-		dst = append(dst, `{"result":{"post":`...)
-		dst = appendPost(dst, d.Post)
-		return append(dst, `}}`...)
-	}
-	return append(dst, `{"result":{}}`...)
+	return append(dst, `}}`...)
 }

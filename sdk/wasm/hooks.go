@@ -1,91 +1,101 @@
 package unhidra
 
-// Hook interfaces. A plugin implements any subset; Register finds out which
-// and the host calls only those. Each hook runs under a deadline set in
-// plugins.yaml.
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
 
-// Activator runs once per instance before its first hook, with the module's
-// config from plugins.yaml (also available any time through Config).
-type Activator interface {
-	OnActivate(config []byte) error
+// hookEntry is one row of the generated hookTable: whether a module
+// implements the hook and how to call it with its protojson input.
+type hookEntry struct {
+	name string
+	// verdict: the hook answers a MessageVerdict, so a Rejection error is
+	// its REJECT answer.
+	verdict    bool
+	implements func(p any) bool
+	call       func(p any, in []byte) (any, error)
 }
 
-// Deactivator runs when the module is being unloaded.
-type Deactivator interface {
-	OnDeactivate() error
+// HookNames lists every hook a module can implement, in declaration order.
+func HookNames() []string {
+	out := make([]string, len(hookTable))
+	for i, e := range hookTable {
+		out[i] = e.name
+	}
+	return out
 }
 
-// ConfigurationChanger runs when plugins.yaml changed this module's config.
-type ConfigurationChanger interface {
-	OnConfigurationChange(config []byte) error
+// Rejection is the error a verdict hook returns to refuse an action; the
+// SDK answers REJECT with Reason, which the user is shown.
+type Rejection struct{ Reason string }
+
+func (r *Rejection) Error() string { return "rejected: " + r.Reason }
+
+// Reject returns a *Rejection with a formatted reason. Returned as a verdict
+// hook's error it becomes a REJECT verdict; from any other hook it is an
+// error carrying the reason.
+func Reject(format string, args ...any) error {
+	return &Rejection{Reason: fmt.Sprintf(format, args...)}
 }
 
-// PostFilter is MessageWillBePosted: runs before a message is committed. It
-// may allow it (zero PostDecision), change it (Post set) or reject it
-// (Reject set; the sender sees the reason).
-type PostFilter interface {
-	MessageWillBePosted(p *Post) PostDecision
+// Allow is the verdict that lets the action proceed unchanged (a nil verdict
+// with a nil error means the same).
+func Allow() *MessageVerdict { return &MessageVerdict{Action: Action_ACTION_ALLOW} }
+
+// Modify is the verdict that replaces the message's text.
+func Modify(text string) *MessageVerdict {
+	return &MessageVerdict{Action: Action_ACTION_MODIFY, Text: text}
 }
 
-// PostObserver is MessageHasBeenPosted: runs after commit; it cannot change
-// the message.
-type PostObserver interface {
-	MessageHasBeenPosted(p *Post)
+func decodeRequest(hook string, in []byte, req any) error {
+	if len(in) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(in, req); err != nil {
+		return fmt.Errorf("decode %s input: %w", hook, err)
+	}
+	return nil
 }
 
-// UpdateFilter is MessageWillBeUpdated: like PostFilter for edits.
-type UpdateFilter interface {
-	MessageWillBeUpdated(p *Post) PostDecision
+// Enum helpers for the generated enum types: protojson writes names and
+// reads names or numbers.
+
+func enumString(names map[int32]string, v int32) string {
+	if n, ok := names[v]; ok {
+		return n
+	}
+	return strconv.Itoa(int(v))
 }
 
-// UpdateObserver is MessageHasBeenUpdated.
-type UpdateObserver interface {
-	MessageHasBeenUpdated(p *Post)
+func enumMarshal(names map[int32]string, v int32) ([]byte, error) {
+	if n, ok := names[v]; ok {
+		return appendString(nil, n), nil
+	}
+	return strconv.AppendInt(nil, int64(v), 10), nil
 }
 
-// DeleteObserver is MessageHasBeenDeleted.
-type DeleteObserver interface {
-	MessageHasBeenDeleted(p *Post)
-}
-
-// LoginFilter is UserWillLogIn: runs before a login succeeds; a Reject
-// refuses it.
-type LoginFilter interface {
-	UserWillLogIn(u *UserEvent) LoginDecision
-}
-
-// LoginObserver is UserHasLoggedIn.
-type LoginObserver interface {
-	UserHasLoggedIn(u *UserEvent)
-}
-
-// ConnectObserver is OnWebSocketConnect.
-type ConnectObserver interface {
-	OnWebSocketConnect(c *ConnectionEvent)
-}
-
-// DisconnectObserver is OnWebSocketDisconnect.
-type DisconnectObserver interface {
-	OnWebSocketDisconnect(c *ConnectionEvent)
-}
-
-// JoinObserver is UserHasJoinedRoom.
-type JoinObserver interface {
-	UserHasJoinedRoom(m *Membership)
-}
-
-// LeaveObserver is UserHasLeftRoom.
-type LeaveObserver interface {
-	UserHasLeftRoom(m *Membership)
-}
-
-// CommandHandler answers the slash commands listed by Commands.
-type CommandHandler interface {
-	Commands() []Command
-	ExecuteCommand(a *CommandArgs) (*CommandResponse, error)
-}
-
-// Ticker is OnTick: scheduled work at the interval set in plugins.yaml.
-type Ticker interface {
-	OnTick(t *Tick) error
+func enumUnmarshal(names map[int32]string, enum string, b []byte, v *int32) error {
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		for n, name := range names {
+			if name == s {
+				*v = n
+				return nil
+			}
+		}
+		return fmt.Errorf("%s: unknown value %q", enum, s)
+	}
+	if string(b) == "null" {
+		return nil
+	}
+	n, err := strconv.ParseInt(string(b), 10, 32)
+	if err != nil {
+		return fmt.Errorf("%s: %s is neither a name nor a number", enum, b)
+	}
+	*v = int32(n)
+	return nil
 }

@@ -19,168 +19,51 @@ func Register(p any) {
 // describe lists the hooks the registered plugin implements.
 func describe() Description {
 	d := Description{ABI: ABIVersion, Hooks: []string{}}
-	p := registered
-	add := func(ok bool, name string) {
-		if ok {
-			d.Hooks = append(d.Hooks, name)
+	for _, e := range hookTable {
+		if e.implements(registered) {
+			d.Hooks = append(d.Hooks, e.name)
 		}
 	}
-	_, ok := p.(Activator)
-	add(ok, HookOnActivate)
-	_, ok = p.(Deactivator)
-	add(ok, HookOnDeactivate)
-	_, ok = p.(ConfigurationChanger)
-	add(ok, HookOnConfigurationChange)
-	_, ok = p.(PostFilter)
-	add(ok, HookMessageWillBePosted)
-	_, ok = p.(PostObserver)
-	add(ok, HookMessageHasBeenPosted)
-	_, ok = p.(UpdateFilter)
-	add(ok, HookMessageWillBeUpdated)
-	_, ok = p.(UpdateObserver)
-	add(ok, HookMessageHasBeenUpdated)
-	_, ok = p.(DeleteObserver)
-	add(ok, HookMessageHasBeenDeleted)
-	_, ok = p.(LoginFilter)
-	add(ok, HookUserWillLogIn)
-	_, ok = p.(LoginObserver)
-	add(ok, HookUserHasLoggedIn)
-	_, ok = p.(JoinObserver)
-	add(ok, HookUserHasJoinedRoom)
-	_, ok = p.(LeaveObserver)
-	add(ok, HookUserHasLeftRoom)
-	_, ok = p.(ConnectObserver)
-	add(ok, HookOnWebSocketConnect)
-	_, ok = p.(DisconnectObserver)
-	add(ok, HookOnWebSocketDisconnect)
-	ch, ok := p.(CommandHandler)
-	add(ok, HookExecuteCommand)
-	if ok {
-		d.Commands = ch.Commands()
+	if c, ok := registered.(CommandLister); ok {
+		d.Commands = c.Commands()
 	}
-	_, ok = p.(Ticker)
-	add(ok, HookOnTick)
 	return d
 }
 
 var errNoHook = errors.New("hook not implemented")
 
-// dispatch runs one hook with its JSON input and returns its JSON output.
-func dispatch(hook string, in []byte) (out any, err error) {
+// dispatch runs one hook with its protojson input and returns its answer.
+func dispatch(hook string, in []byte) (out any, verdict bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("plugin panicked in %s: %v", hook, r)
 		}
 	}()
-	p := registered
-	if p == nil {
-		return nil, errors.New("no plugin registered (call unhidra.Register in init)")
+	if registered == nil {
+		return nil, false, errors.New("no plugin registered (call unhidra.Register in init)")
 	}
-	decode := func(v any) error {
-		if err := json.Unmarshal(in, v); err != nil {
-			return fmt.Errorf("decode %s input: %w", hook, err)
-		}
-		return nil
-	}
-	switch hook {
-	case HookOnActivate:
-		if h, ok := p.(Activator); ok {
-			return nil, h.OnActivate(in)
-		}
-	case HookOnDeactivate:
-		if h, ok := p.(Deactivator); ok {
-			return nil, h.OnDeactivate()
-		}
-	case HookOnConfigurationChange:
-		if h, ok := p.(ConfigurationChanger); ok {
-			return nil, h.OnConfigurationChange(in)
-		}
-	// MessageWillBePosted and MessageWillBeUpdated take the fast path in
-	// call (fastFilter); here they only reach "not implemented".
-	case HookMessageHasBeenPosted, HookMessageHasBeenUpdated, HookMessageHasBeenDeleted:
-		var post Post
-		if err := decode(&post); err != nil {
-			return nil, err
-		}
-		if h, ok := p.(PostObserver); ok && hook == HookMessageHasBeenPosted {
-			h.MessageHasBeenPosted(&post)
-			return nil, nil
-		}
-		if h, ok := p.(UpdateObserver); ok && hook == HookMessageHasBeenUpdated {
-			h.MessageHasBeenUpdated(&post)
-			return nil, nil
-		}
-		if h, ok := p.(DeleteObserver); ok && hook == HookMessageHasBeenDeleted {
-			h.MessageHasBeenDeleted(&post)
-			return nil, nil
-		}
-	case HookUserHasJoinedRoom, HookUserHasLeftRoom:
-		var m Membership
-		if err := decode(&m); err != nil {
-			return nil, err
-		}
-		if h, ok := p.(JoinObserver); ok && hook == HookUserHasJoinedRoom {
-			h.UserHasJoinedRoom(&m)
-			return nil, nil
-		}
-		if h, ok := p.(LeaveObserver); ok && hook == HookUserHasLeftRoom {
-			h.UserHasLeftRoom(&m)
-			return nil, nil
-		}
-	case HookUserWillLogIn, HookUserHasLoggedIn:
-		var u UserEvent
-		if err := decode(&u); err != nil {
-			return nil, err
-		}
-		if h, ok := p.(LoginFilter); ok && hook == HookUserWillLogIn {
-			return h.UserWillLogIn(&u), nil
-		}
-		if h, ok := p.(LoginObserver); ok && hook == HookUserHasLoggedIn {
-			h.UserHasLoggedIn(&u)
-			return nil, nil
-		}
-	case HookOnWebSocketConnect, HookOnWebSocketDisconnect:
-		var c ConnectionEvent
-		if err := decode(&c); err != nil {
-			return nil, err
-		}
-		if h, ok := p.(ConnectObserver); ok && hook == HookOnWebSocketConnect {
-			h.OnWebSocketConnect(&c)
-			return nil, nil
-		}
-		if h, ok := p.(DisconnectObserver); ok && hook == HookOnWebSocketDisconnect {
-			h.OnWebSocketDisconnect(&c)
-			return nil, nil
-		}
-	case HookExecuteCommand:
-		var a CommandArgs
-		if err := decode(&a); err != nil {
-			return nil, err
-		}
-		if h, ok := p.(CommandHandler); ok {
-			return h.ExecuteCommand(&a)
-		}
-	case HookOnTick:
-		var t Tick
-		if err := decode(&t); err != nil {
-			return nil, err
-		}
-		if h, ok := p.(Ticker); ok {
-			return nil, h.OnTick(&t)
+	for _, e := range hookTable {
+		if e.name == hook && e.implements(registered) {
+			out, err = e.call(registered, in)
+			return out, e.verdict, err
 		}
 	}
-	return nil, fmt.Errorf("%s: %w", hook, errNoHook)
+	return nil, false, fmt.Errorf("%s: %w", hook, errNoHook)
 }
 
 // call is the body of the unhidra_call export: run the hook and wrap the
 // answer in a CallResult envelope.
 func call(hook string, in []byte) []byte {
 	if hook == HookMessageWillBePosted || hook == HookMessageWillBeUpdated {
-		if b, ok := fastFilter(hook, in); ok {
+		if b, ok := fastVerdict(hook, in); ok {
 			return b
 		}
 	}
-	out, err := dispatch(hook, in)
+	out, verdict, err := dispatch(hook, in)
+	var rej *Rejection
+	if verdict && errors.As(err, &rej) {
+		out, err = &MessageVerdict{Action: Action_ACTION_REJECT, Reason: rej.Reason}, nil
+	}
 	var r CallResult
 	if err != nil {
 		r.Error = err.Error()
@@ -200,30 +83,49 @@ func call(hook string, in []byte) []byte {
 // before the next call).
 var outBuf []byte
 
-// fastFilter runs a filter hook with the hand-written codec. ok is false
-// when the plugin lacks the hook, so the general path reports it.
-func fastFilter(hook string, in []byte) (out []byte, ok bool) {
-	p := registered
-	var d PostDecision
-	var post Post
+// fastVerdict runs MessageWillBePosted or MessageWillBeUpdated with the
+// hand-written codec (codec.go): they run on every message, and reflection
+// is slow in a Go guest. ok is false when the plugin lacks the hook or the
+// input is not what the codec reads, so that the general path answers.
+func fastVerdict(hook string, in []byte) (out []byte, ok bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			out, ok = errorEnvelope(fmt.Sprintf("plugin panicked in %s: %v", hook, r)), true
 		}
 	}()
-	var filter func(*Post) PostDecision
-	if h, has := p.(PostFilter); has && hook == HookMessageWillBePosted {
-		filter = h.MessageWillBePosted
-	} else if h, has := p.(UpdateFilter); has && hook == HookMessageWillBeUpdated {
-		filter = h.MessageWillBeUpdated
-	} else {
+	var (
+		v   *MessageVerdict
+		err error
+	)
+	switch hook {
+	case HookMessageWillBePosted:
+		h, has := registered.(MessageWillBePostedHook)
+		box := new(struct { // one allocation for both
+			req MessageWillBePostedRequest
+			msg Message
+		})
+		if !has || decodePostedRequest(in, &box.req, &box.msg) != nil {
+			return nil, false
+		}
+		v, err = h.MessageWillBePosted(&box.req)
+	case HookMessageWillBeUpdated:
+		h, has := registered.(MessageWillBeUpdatedHook)
+		var req MessageWillBeUpdatedRequest
+		if !has || decodeUpdatedRequest(in, &req) != nil {
+			return nil, false
+		}
+		v, err = h.MessageWillBeUpdated(&req)
+	default:
 		return nil, false
 	}
-	if err := decodePost(in, &post); err != nil {
-		return errorEnvelope("decode " + hook + " input: " + err.Error()), true
+	var rej *Rejection
+	switch {
+	case errors.As(err, &rej):
+		v = &MessageVerdict{Action: Action_ACTION_REJECT, Reason: rej.Reason}
+	case err != nil:
+		return errorEnvelope(err.Error()), true
 	}
-	d = filter(&post)
-	outBuf = appendDecision(outBuf[:0], d)
+	outBuf = appendVerdictResult(outBuf[:0], v)
 	return outBuf, true
 }
 

@@ -1,18 +1,30 @@
-// Package unhidra is the guest SDK for Unhidra WASM plugins (ABI v1). A
+// Package unhidra is the guest SDK for Unhidra WASM plugins (ABI v2). A
 // module is a Go program built with
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o plugin.wasm .
 //
 // whose package main registers one plugin value:
 //
-//	func init() { unhidra.Register(&Filter{}) }
+//	type filter struct{}
+//
+//	func (filter) MessageWillBePosted(req *unhidra.MessageWillBePostedRequest) (*unhidra.MessageVerdict, error) {
+//		if strings.Contains(req.Message.Text, "darn") {
+//			return nil, unhidra.Reject("mind your language")
+//		}
+//		return unhidra.Allow(), nil
+//	}
+//
+//	func init() { unhidra.Register(filter{}) }
 //	func main() {}
 //
-// The plugin implements only the hook interfaces it needs (hooks.go); the
-// SDK owns every export the host calls and tells the host which hooks exist,
-// so the host never calls a hook the module lacks. The host API (host.go) is
-// the only way out of the sandbox: no filesystem, no environment, no real
-// sleep, no sockets.
+// The plugin implements only the hook interfaces it needs (hooks.gen.go,
+// generated from plugin.proto like the process SDK's: for every hook X an
+// interface XHook with one method X); the SDK owns every export the host
+// calls and tells the host which hooks exist, so the host never calls a hook
+// the module lacks. Hook payloads are the proto messages in protojson
+// (types.gen.go mirrors them with the standard library). The host API
+// (host.go) is the only way out of the sandbox: no filesystem, no
+// environment, no real sleep, no sockets.
 //
 // Rules for Go guests:
 //   - No background goroutines between calls: the module runs only while the
@@ -31,28 +43,10 @@ package unhidra
 
 import "encoding/json"
 
-// ABIVersion is the version of the exports and imports this SDK speaks.
-const ABIVersion = 1
-
-// Hook names, the same as for process plugins.
-const (
-	HookOnActivate            = "OnActivate"
-	HookOnDeactivate          = "OnDeactivate"
-	HookOnConfigurationChange = "OnConfigurationChange"
-	HookMessageWillBePosted   = "MessageWillBePosted"
-	HookMessageHasBeenPosted  = "MessageHasBeenPosted"
-	HookMessageWillBeUpdated  = "MessageWillBeUpdated"
-	HookMessageHasBeenUpdated = "MessageHasBeenUpdated"
-	HookMessageHasBeenDeleted = "MessageHasBeenDeleted"
-	HookUserWillLogIn         = "UserWillLogIn"
-	HookUserHasLoggedIn       = "UserHasLoggedIn"
-	HookUserHasJoinedRoom     = "UserHasJoinedRoom"
-	HookUserHasLeftRoom       = "UserHasLeftRoom"
-	HookOnWebSocketConnect    = "OnWebSocketConnect"
-	HookOnWebSocketDisconnect = "OnWebSocketDisconnect"
-	HookExecuteCommand        = "ExecuteCommand"
-	HookOnTick                = "OnTick"
-)
+// ABIVersion is the version of the exports and imports this SDK speaks
+// (export unhidra_abi returns it). Version 2: every hook's input and answer
+// is the protojson of its proto message.
+const ABIVersion = 2
 
 // Description is what the module tells the host at load (export
 // unhidra_describe): its ABI version, hooks and slash commands.
@@ -62,78 +56,18 @@ type Description struct {
 	Commands []Command `json:"commands,omitempty"`
 }
 
-// Command is a slash command a module registers.
+// Command is a slash command a module declares (CommandLister); the host
+// registers it when the module has the commands grant.
 type Command struct {
 	Trigger     string `json:"trigger"` // without the slash
 	Description string `json:"description,omitempty"`
 	Hint        string `json:"hint,omitempty"`
 }
 
-// Post is a message as hooks see it.
-type Post struct {
-	ID     string          `json:"id,omitempty"`
-	Room   string          `json:"room"`
-	Sender string          `json:"sender"`
-	Text   string          `json:"text"`
-	Thread string          `json:"thread,omitempty"`
-	Meta   json.RawMessage `json:"meta,omitempty"`
-	Seq    int64           `json:"seq,omitempty"`
-	TS     int64           `json:"ts,omitempty"`
-}
-
-// PostDecision is MessageWillBePosted's answer: allow unchanged (zero
-// value), allow with a changed Post, or reject with a reason the sender sees.
-type PostDecision struct {
-	Post   *Post  `json:"post,omitempty"`
-	Reject string `json:"reject,omitempty"`
-}
-
-// Membership is the payload of UserHasJoinedRoom / UserHasLeftRoom.
-type Membership struct {
-	Room  string `json:"room"`
-	User  string `json:"user"`
-	Actor string `json:"actor,omitempty"`
-}
-
-// UserEvent is the payload of UserWillLogIn / UserHasLoggedIn.
-type UserEvent struct {
-	User     string `json:"user"`
-	Username string `json:"username"`
-	Device   string `json:"device,omitempty"`
-}
-
-// LoginDecision is UserWillLogIn's answer: zero allows, Reject refuses the
-// login with a reason.
-type LoginDecision struct {
-	Reject string `json:"reject,omitempty"`
-}
-
-// ConnectionEvent is the payload of OnWebSocketConnect / OnWebSocketDisconnect.
-type ConnectionEvent struct {
-	User    string `json:"user"`
-	Session uint64 `json:"session"`
-}
-
-// CommandArgs is one invocation of a registered slash command.
-type CommandArgs struct {
-	Command string   `json:"command"` // trigger without the slash
-	Args    []string `json:"args"`
-	Raw     string   `json:"raw"` // the whole text
-	Room    string   `json:"room"`
-	User    string   `json:"user"`
-}
-
-// CommandResponse answers a command: Text goes to the sender only
-// (ephemeral) unless InRoom is true, when it is posted to the room as the
-// module's bot.
-type CommandResponse struct {
-	Text   string `json:"text"`
-	InRoom bool   `json:"in_room,omitempty"`
-}
-
-// Tick is the payload of OnTick.
-type Tick struct {
-	Now int64 `json:"now"` // unix milliseconds
+// CommandLister is implemented by modules that declare slash commands; the
+// host routes them to the module's ExecuteCommand.
+type CommandLister interface {
+	Commands() []Command
 }
 
 // HTTPRequest is an outbound request through the http capability.
@@ -158,7 +92,7 @@ type KVEntry struct {
 }
 
 // CallResult is the envelope unhidra_call returns: either a result (the
-// hook's JSON answer) or an error string.
+// hook's answer, protojson) or an error string.
 type CallResult struct {
 	Result json.RawMessage `json:"result,omitempty"`
 	Error  string          `json:"error,omitempty"`

@@ -13,12 +13,13 @@ type counter struct{}
 
 func key(room string) string { return "room:" + room }
 
-func (counter) MessageHasBeenPosted(p *unhidra.Post) {
+func (counter) MessageHasBeenPosted(ev *unhidra.MessageEvent) error {
+	room := ev.Message.GetRoom()
 	for attempt := 0; attempt < 16; attempt++ {
-		old, found, err := unhidra.KVGet(key(p.Room))
+		old, found, err := unhidra.KVGet(key(room))
 		if err != nil {
 			unhidra.Log(unhidra.LevelError, "kv get: "+err.Error())
-			return
+			return err
 		}
 		n := 0
 		if found {
@@ -26,24 +27,25 @@ func (counter) MessageHasBeenPosted(p *unhidra.Post) {
 		} else {
 			old = nil
 		}
-		ok, err := unhidra.KVCompareAndSet(key(p.Room), old, []byte(strconv.Itoa(n+1)), 0)
+		ok, err := unhidra.KVCompareAndSet(key(room), old, []byte(strconv.Itoa(n+1)), 0)
 		if err != nil {
 			unhidra.Log(unhidra.LevelError, "kv cas: "+err.Error())
-			return
+			return err
 		}
 		if ok {
-			return
+			return nil
 		}
 	}
 	unhidra.Log(unhidra.LevelWarn, "gave up counting after 16 CAS conflicts")
+	return nil
 }
 
 func (counter) Commands() []unhidra.Command {
 	return []unhidra.Command{{Trigger: "count", Description: "How many messages this room has seen"}}
 }
 
-func (counter) ExecuteCommand(a *unhidra.CommandArgs) (*unhidra.CommandResponse, error) {
-	v, found, err := unhidra.KVGet(key(a.Room))
+func (counter) ExecuteCommand(req *unhidra.CommandRequest) (*unhidra.CommandResponse, error) {
+	v, found, err := unhidra.KVGet(key(req.Room))
 	if err != nil {
 		return nil, err
 	}

@@ -15,20 +15,22 @@ func (bot) Commands() []unhidra.Command {
 	return []unhidra.Command{{Trigger: "echo", Description: "Repeat text in the room", Hint: "<text>"}}
 }
 
-func (bot) ExecuteCommand(a *unhidra.CommandArgs) (*unhidra.CommandResponse, error) {
-	if len(a.Args) == 0 {
+func (bot) ExecuteCommand(req *unhidra.CommandRequest) (*unhidra.CommandResponse, error) {
+	if req.Args == "" {
 		return &unhidra.CommandResponse{Text: "usage: /echo <text>"}, nil
 	}
-	return &unhidra.CommandResponse{Text: strings.Join(a.Args, " "), InRoom: true}, nil
+	return &unhidra.CommandResponse{Text: req.Args, Visibility: unhidra.Visibility_VISIBILITY_IN_ROOM}, nil
 }
 
-func (bot) MessageHasBeenPosted(p *unhidra.Post) {
-	if !strings.Contains(strings.ToLower(p.Text), "@echobot") {
-		return
+func (bot) MessageHasBeenPosted(ev *unhidra.MessageEvent) error {
+	m := ev.Message
+	if m == nil || !strings.Contains(strings.ToLower(m.Text), "@echobot") {
+		return nil
 	}
-	if _, err := unhidra.PostMessage(p.Room, "echo: "+p.Text); err != nil {
+	if _, err := unhidra.PostMessage(m.Room, "echo: "+m.Text); err != nil {
 		unhidra.Log(unhidra.LevelWarn, "reply failed: "+err.Error())
 	}
+	return nil
 }
 
 func init() { unhidra.Register(bot{}) }

@@ -21,9 +21,7 @@ type filter struct {
 	mask  bool
 }
 
-func (f *filter) OnActivate(raw []byte) error { return f.load() }
-
-func (f *filter) OnConfigurationChange(raw []byte) error { return f.load() }
+func (f *filter) OnActivate(*unhidra.ActivateRequest) error { return f.load() }
 
 func (f *filter) load() error {
 	var c config
@@ -38,11 +36,11 @@ func (f *filter) load() error {
 	return nil
 }
 
-func (f *filter) MessageWillBePosted(p *unhidra.Post) unhidra.PostDecision {
+func (f *filter) MessageWillBePosted(req *unhidra.MessageWillBePostedRequest) (*unhidra.MessageVerdict, error) {
 	if f.words == nil {
 		_ = f.load()
 	}
-	text := []rune(p.Text)
+	text := []rune(req.Message.GetText())
 	hit := false
 	// Walk words (runs of letters/digits) and compare lower-cased.
 	for i := 0; i < len(text); {
@@ -57,7 +55,7 @@ func (f *filter) MessageWillBePosted(p *unhidra.Post) unhidra.PostDecision {
 		if f.words[strings.ToLower(string(text[i:j]))] {
 			hit = true
 			if !f.mask {
-				return unhidra.PostDecision{Reject: "message contains a blocked word"}
+				return nil, unhidra.Reject("message contains a blocked word")
 			}
 			for k := i; k < j; k++ {
 				text[k] = '*'
@@ -66,10 +64,9 @@ func (f *filter) MessageWillBePosted(p *unhidra.Post) unhidra.PostDecision {
 		i = j
 	}
 	if !hit {
-		return unhidra.PostDecision{}
+		return unhidra.Allow(), nil
 	}
-	p.Text = string(text)
-	return unhidra.PostDecision{Post: p}
+	return unhidra.Modify(string(text)), nil
 }
 
 func isWord(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }

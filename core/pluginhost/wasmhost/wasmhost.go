@@ -1,4 +1,4 @@
-// Package wasmhost runs Unhidra WASM plugins (ABI v1, docs/wasm-abi.md) in
+// Package wasmhost runs Unhidra WASM plugins (ABI v2, docs/wasm-abi.md) in
 // process with wazero. Each module gets its own wazero runtime (so its
 // memory cap and host functions are its own), is compiled once at load
 // through an on-disk compilation cache, and serves calls from a bounded pool
@@ -143,7 +143,8 @@ const pageSize = 65536
 
 // Load compiles and validates a module and starts its first instance, so
 // that the first message does not pay for compilation. A file that is not
-// an Unhidra ABI v1 module is refused here with a clear message.
+// an Unhidra ABI v2 module (an ABI v1 one included) is refused here with a
+// clear message.
 func (e *Engine) Load(ctx context.Context, o ModuleOptions) (*Module, error) {
 	if o.ID == "" {
 		return nil, errors.New("wasm module: ID is required")
@@ -196,12 +197,15 @@ func (e *Engine) Load(ctx context.Context, o ModuleOptions) (*Module, error) {
 	}
 	m.code = code
 	exports := code.ExportedFunctions()
-	if _, ok := exports["unhidra_abi_v1"]; !ok {
-		return fail(errors.New("not an Unhidra ABI v1 module: it lacks the unhidra_abi_v1 export (build it with sdk/wasm, see docs/wasm-abi.md)"))
+	if _, ok := exports["unhidra_abi"]; !ok {
+		if _, v1 := exports["unhidra_abi_v1"]; v1 {
+			return fail(fmt.Errorf("built for WASM ABI v1, this host speaks ABI v%d (hook payloads are now the contract's protojson): rebuild it with the current sdk/wasm (docs/wasm-abi.md)", unhidra.ABIVersion))
+		}
+		return fail(errors.New("not an Unhidra WASM module: it lacks the unhidra_abi export (build it with sdk/wasm, see docs/wasm-abi.md)"))
 	}
 	for _, name := range []string{"unhidra_malloc", "unhidra_free", "unhidra_describe", "unhidra_call"} {
 		if _, ok := exports[name]; !ok {
-			return fail(fmt.Errorf("ABI v1 module lacks the %s export", name))
+			return fail(fmt.Errorf("ABI v%d module lacks the %s export", unhidra.ABIVersion, name))
 		}
 	}
 	for _, imp := range code.ImportedFunctions() {
@@ -216,9 +220,9 @@ func (e *Engine) Load(ctx context.Context, o ModuleOptions) (*Module, error) {
 		return fail(err)
 	}
 	m.slots <- struct{}{}
-	r, err := inst.mod.ExportedFunction("unhidra_abi_v1").Call(ctx)
+	r, err := inst.mod.ExportedFunction("unhidra_abi").Call(ctx)
 	if err != nil || len(r) != 1 || r[0] != unhidra.ABIVersion {
-		return fail(fmt.Errorf("unhidra_abi_v1 returned %v (%v); this host speaks ABI %d", r, err, unhidra.ABIVersion))
+		return fail(fmt.Errorf("unhidra_abi returned %v (%v); this host speaks ABI %d", r, err, unhidra.ABIVersion))
 	}
 	d, err := m.describe(ctx, inst)
 	if err != nil {
@@ -287,7 +291,11 @@ func (m *Module) activate(ctx context.Context, inst *instance) error {
 	}
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, err := m.invoke(actx, inst, unhidra.HookOnActivate, m.opts.Config)
+	in, err := json.Marshal(unhidra.ActivateRequest{PluginId: m.id, ConfigJson: m.opts.Config})
+	if err != nil {
+		return fmt.Errorf("OnActivate: %w", err)
+	}
+	_, err = m.invoke(actx, inst, unhidra.HookOnActivate, in)
 	if err != nil {
 		return fmt.Errorf("OnActivate: %w", err)
 	}
@@ -312,8 +320,8 @@ func (m *Module) readOut(ctx context.Context, inst *instance, packed uint64) ([]
 	return out, nil
 }
 
-// Call runs hook with JSON input in under ctx's deadline and returns the
-// hook's JSON result. Any failure other than an error the hook itself
+// Call runs hook with its protojson input in under ctx's deadline and
+// returns the hook's protojson answer. Any failure other than an error the hook itself
 // returned discards the instance.
 func (m *Module) Call(ctx context.Context, hook string, in []byte) (json.RawMessage, error) {
 	if m.closed.Load() {

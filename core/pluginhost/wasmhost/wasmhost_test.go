@@ -163,14 +163,23 @@ func load(t testing.TB, src string, o ModuleOptions) *Module {
 	return m
 }
 
-func post(text string) []byte {
-	b, _ := json.Marshal(unhidra.Post{Room: "r1", Sender: "u1", Text: text})
+// post is MessageWillBePosted's (or, for the fields read, an event's)
+// input as the host writes it.
+func post(text string) []byte { return postIn("r1", text) }
+
+func postIn(room, text string) []byte {
+	b, _ := json.Marshal(unhidra.MessageWillBePostedRequest{Message: &unhidra.Message{Room: room, Sender: "u1", Text: text}})
 	return b
 }
 
-func decision(t testing.TB, raw json.RawMessage) unhidra.PostDecision {
+func command(trigger, args, room string) []byte {
+	b, _ := json.Marshal(unhidra.CommandRequest{Trigger: trigger, Args: args, Room: room, UserId: "u1"})
+	return b
+}
+
+func decision(t testing.TB, raw json.RawMessage) unhidra.MessageVerdict {
 	t.Helper()
-	var d unhidra.PostDecision
+	var d unhidra.MessageVerdict
 	if len(raw) > 0 {
 		if err := json.Unmarshal(raw, &d); err != nil {
 			t.Fatalf("decision %s: %v", raw, err)
@@ -209,12 +218,12 @@ func TestWordfilter(t *testing.T) {
 			t.Fatalf("%q: %v", c.in, err)
 		}
 		d := decision(t, raw)
-		if d.Reject != c.reject {
-			t.Errorf("%q: reject %q, want %q", c.in, d.Reject, c.reject)
+		if d.Reason != c.reject || (c.reject != "") != (d.Action == unhidra.Action_ACTION_REJECT) {
+			t.Errorf("%q: %v %q, want reject %q", c.in, d.Action, d.Reason, c.reject)
 		}
 		got := ""
-		if d.Post != nil {
-			got = d.Post.Text
+		if d.Action == unhidra.Action_ACTION_MODIFY {
+			got = d.Text
 		}
 		if got != c.out {
 			t.Errorf("%q: rewritten to %q, want %q", c.in, got, c.out)
@@ -229,24 +238,22 @@ func TestEchobot(t *testing.T) {
 	if len(d.Commands) != 1 || d.Commands[0].Trigger != "echo" {
 		t.Fatalf("commands = %+v", d.Commands)
 	}
-	in, _ := json.Marshal(unhidra.CommandArgs{Command: "echo", Args: []string{"hi", "there"}, Room: "r1", User: "u1"})
 	ctx, cancel := callCtx(time.Second)
 	defer cancel()
-	raw, err := m.Call(ctx, unhidra.HookExecuteCommand, in)
+	raw, err := m.Call(ctx, unhidra.HookExecuteCommand, command("echo", "hi there", "r1"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var resp unhidra.CommandResponse
 	_ = json.Unmarshal(raw, &resp)
-	if resp.Text != "hi there" || !resp.InRoom {
+	if resp.Text != "hi there" || resp.Visibility != unhidra.Visibility_VISIBILITY_IN_ROOM {
 		t.Fatalf("response = %+v", resp)
 	}
 	// A mention is answered through the post capability, only where granted.
 	if _, err := m.Call(ctx, unhidra.HookMessageHasBeenPosted, post("hey @echobot")); err != nil {
 		t.Fatal(err)
 	}
-	other, _ := json.Marshal(unhidra.Post{Room: "r2", Sender: "u1", Text: "@echobot?"})
-	if _, err := m.Call(ctx, unhidra.HookMessageHasBeenPosted, other); err != nil {
+	if _, err := m.Call(ctx, unhidra.HookMessageHasBeenPosted, postIn("r2", "@echobot?")); err != nil {
 		t.Fatal(err)
 	}
 	if len(h.posts) != 1 || h.posts[0] != "echobot@r1: echo: hey @echobot" {
@@ -275,10 +282,9 @@ func TestCounterKVConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	in, _ := json.Marshal(unhidra.CommandArgs{Command: "count", Room: "r1"})
 	ctx, cancel := callCtx(time.Second)
 	defer cancel()
-	raw, err := m.Call(ctx, unhidra.HookExecuteCommand, in)
+	raw, err := m.Call(ctx, unhidra.HookExecuteCommand, command("count", "", "r1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -336,8 +342,7 @@ func TestFaultsAreContained(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "panicked") {
 			t.Fatalf("panic: %v", err)
 		}
-		in, _ := json.Marshal(unhidra.CommandArgs{Command: "die"})
-		if _, err := m.Call(ctx, unhidra.HookExecuteCommand, in); !errors.Is(err, ErrTrap) {
+		if _, err := m.Call(ctx, unhidra.HookExecuteCommand, command("die", "", "")); !errors.Is(err, ErrTrap) {
 			t.Fatalf("stack overflow: %v, want ErrTrap", err)
 		}
 		if _, err := m.Call(ctx, unhidra.HookMessageWillBePosted, post("ok")); err != nil {
@@ -353,8 +358,8 @@ func TestFaultsAreContained(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := decision(t, raw); !strings.Contains(d.Reject, "permission denied") {
-				t.Errorf("%s: %q, want permission denied", what, d.Reject)
+			if d := decision(t, raw); !strings.Contains(d.Reason, "permission denied") {
+				t.Errorf("%s: %q, want permission denied", what, d.Reason)
 			}
 		}
 		if m.Stats().Denied.Load() != 3 {
@@ -377,8 +382,12 @@ func TestFaultsAreContained(t *testing.T) {
 	})
 	t.Run("missing ABI marker is refused at load", func(t *testing.T) {
 		_, err := engine(t).Load(context.Background(), ModuleOptions{ID: "noabi", Path: module(t, "testdata/noabi")})
-		if err == nil || !strings.Contains(err.Error(), "not an Unhidra ABI v1 module") {
+		if err == nil || !strings.Contains(err.Error(), "not an Unhidra WASM module") {
 			t.Fatalf("err = %v", err)
+		}
+		_, err = engine(t).Load(context.Background(), ModuleOptions{ID: "abiv1", Path: module(t, "testdata/abiv1")})
+		if err == nil || !strings.Contains(err.Error(), "built for WASM ABI v1") || !strings.Contains(err.Error(), "rebuild it with the current sdk/wasm") {
+			t.Fatalf("ABI v1 module: %v", err)
 		}
 		_, err = engine(t).Load(context.Background(), ModuleOptions{ID: "junk", Wasm: []byte("not wasm at all")})
 		if err == nil || !strings.Contains(err.Error(), "compile") {
@@ -404,10 +413,9 @@ func TestHTTPCapability(t *testing.T) {
 	defer srv.Close()
 	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
 	fetch := func(m *Module, url string) (string, error) {
-		in, _ := json.Marshal(unhidra.CommandArgs{Command: "fetch", Args: []string{url}})
 		ctx, cancel := callCtx(5 * time.Second)
 		defer cancel()
-		raw, err := m.Call(ctx, unhidra.HookExecuteCommand, in)
+		raw, err := m.Call(ctx, unhidra.HookExecuteCommand, command("fetch", url, ""))
 		if err != nil {
 			return "", err
 		}

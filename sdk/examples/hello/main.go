@@ -17,18 +17,18 @@ func (h *hello) OnActivate(ctx context.Context, host *plugin.Host) error {
 	if err := host.Config(&h.cfg); err != nil {
 		return err
 	}
-	return host.RegisterCommand(ctx, plugin.Command{Trigger: "hello", Description: "Say hello"})
+	return host.RegisterCommand(ctx, &plugin.Command{Trigger: "hello", Description: "Say hello"})
 }
 
-func (h *hello) MessageWillBePosted(_ context.Context, m *plugin.Message) error {
-	if h.cfg.Word != "" && strings.Contains(strings.ToLower(m.Text), strings.ToLower(h.cfg.Word)) {
-		return plugin.Reject("the word %q is not allowed here", h.cfg.Word)
+func (h *hello) MessageWillBePosted(_ context.Context, req *plugin.MessageWillBePostedRequest) (*plugin.MessageVerdict, error) {
+	if h.cfg.Word != "" && strings.Contains(strings.ToLower(req.Message.GetText()), strings.ToLower(h.cfg.Word)) {
+		return nil, plugin.Reject("the word %q is not allowed here", h.cfg.Word)
 	}
-	return nil
+	return plugin.Allow(), nil
 }
 
-func (h *hello) ExecuteCommand(_ context.Context, c *plugin.CommandArgs) (*plugin.CommandResponse, error) {
-	name := c.Args
+func (h *hello) ExecuteCommand(_ context.Context, req *plugin.CommandRequest) (*plugin.CommandResponse, error) {
+	name := req.Args
 	if name == "" {
 		name = "world"
 	}

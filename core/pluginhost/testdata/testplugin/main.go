@@ -76,12 +76,11 @@ func (garbage) MessageWillBePosted(_ context.Context, r *pb.MessageWillBePostedR
 // sleepy sleeps in MessageWillBePosted when the text contains "sleep".
 type sleepy struct{}
 
-func (sleepy) MessageWillBePosted(ctx context.Context, m *plugin.Message) error {
-	if strings.Contains(m.Text, "sleep") {
+func (sleepy) MessageWillBePosted(ctx context.Context, req *plugin.MessageWillBePostedRequest) (*plugin.MessageVerdict, error) {
+	if strings.Contains(req.Message.GetText(), "sleep") {
 		time.Sleep(5 * time.Second) // hung: ignores its context
 	}
-	m.Text = m.Text + " [seen]"
-	return nil
+	return plugin.Modify(req.Message.GetText() + " [seen]"), nil
 }
 
 // probe exercises the host API through commands (/kv, /post, /cfg) and
@@ -99,53 +98,56 @@ func (p *probe) record(format string, args ...any) error {
 	return nil
 }
 
-func (p *probe) MessageHasBeenPosted(_ context.Context, m *plugin.Message) error {
-	return p.record("posted:%s", m.Text)
+func (p *probe) MessageHasBeenPosted(_ context.Context, ev *plugin.MessageEvent) error {
+	return p.record("posted:%s", ev.Message.GetText())
 }
-func (p *probe) MessageWillBeUpdated(_ context.Context, e *plugin.Edit) error {
-	if e.NewText == "forbidden edit" {
-		return plugin.Reject("no such edits")
+func (p *probe) MessageWillBeUpdated(_ context.Context, req *plugin.MessageWillBeUpdatedRequest) (*plugin.MessageVerdict, error) {
+	if req.NewText == "forbidden edit" {
+		return nil, plugin.Reject("no such edits")
 	}
-	e.NewText += " (checked)"
-	return nil
+	return plugin.Modify(req.NewText + " (checked)"), nil
 }
-func (p *probe) MessageHasBeenUpdated(_ context.Context, m *plugin.Message, _ string) error {
-	return p.record("updated:%s", m.Text)
+func (p *probe) MessageHasBeenUpdated(_ context.Context, ev *plugin.MessageEvent) error {
+	return p.record("updated:%s", ev.Message.GetText())
 }
-func (p *probe) MessageHasBeenDeleted(context.Context, string, string, string) error {
+func (p *probe) MessageHasBeenDeleted(context.Context, *plugin.MessageEvent) error {
 	return p.record("deleted")
 }
-func (p *probe) UserWillLogIn(_ context.Context, u plugin.Login) error {
+func (p *probe) UserWillLogIn(_ context.Context, u *plugin.UserEvent) (*plugin.MessageVerdict, error) {
 	if u.Username == "mallory" {
-		return plugin.Reject("mallory may not log in")
+		return nil, plugin.Reject("mallory may not log in")
 	}
-	return nil
+	return plugin.Allow(), nil
 }
-func (p *probe) UserHasLoggedIn(_ context.Context, u plugin.Login) error {
+func (p *probe) UserHasLoggedIn(_ context.Context, u *plugin.UserEvent) error {
 	return p.record("login:%s", u.Username)
 }
-func (p *probe) UserHasJoinedRoom(context.Context, string, string) error { return p.record("joined") }
-func (p *probe) UserHasLeftRoom(context.Context, string, string) error   { return p.record("left") }
-func (p *probe) OnWebSocketConnect(context.Context, string, uint64) error {
+func (p *probe) UserHasJoinedRoom(context.Context, *plugin.RoomEvent) error {
+	return p.record("joined")
+}
+func (p *probe) UserHasLeftRoom(context.Context, *plugin.RoomEvent) error { return p.record("left") }
+func (p *probe) OnWebSocketConnect(context.Context, *plugin.ConnectionEvent) error {
 	return p.record("connect")
 }
-func (p *probe) OnWebSocketDisconnect(context.Context, string, uint64) error {
+func (p *probe) OnWebSocketDisconnect(context.Context, *plugin.ConnectionEvent) error {
 	return p.record("disconnect")
 }
 
 func (p *probe) OnActivate(ctx context.Context, h *plugin.Host) error {
 	p.host = h
 	for _, c := range []string{"kv", "post", "cfg", "events", "env"} {
-		if err := h.RegisterCommand(ctx, plugin.Command{Trigger: c}); err != nil {
+		if err := h.RegisterCommand(ctx, &plugin.Command{Trigger: c}); err != nil {
 			return err
 		}
 	}
-	return h.Log(ctx, 0, "probe activated")
+	return h.LogLevel(ctx, 0, "probe activated")
 }
 
-func (p *probe) OnConfigurationChange(context.Context, plugin.Config) error { return nil }
+func (p *probe) OnConfigurationChange(context.Context, *plugin.ConfigurationChangeRequest) error {
+	return nil
+}
 
-func (p *probe) ExecuteCommand(ctx context.Context, c *plugin.CommandArgs) (*plugin.CommandResponse, error) {
+func (p *probe) ExecuteCommand(ctx context.Context, c *plugin.CommandRequest) (*plugin.CommandResponse, error) {
 	switch c.Trigger {
 	case "env":
 		return &plugin.CommandResponse{Text: fmt.Sprintf("%s=%q", c.Args, os.Getenv(c.Args))}, nil
@@ -160,7 +162,7 @@ func (p *probe) ExecuteCommand(ctx context.Context, c *plugin.CommandArgs) (*plu
 		}
 		return &plugin.CommandResponse{Text: fmt.Sprint(cfg["greeting"])}, nil
 	case "post":
-		_, err := p.host.PostMessage(ctx, c.Room, "posted by probe: "+c.Args)
+		_, err := p.host.PostMessage(ctx, &plugin.PostMessageRequest{Room: c.Room, Text: "posted by probe: " + c.Args})
 		if err != nil {
 			return &plugin.CommandResponse{Text: "post failed: " + err.Error()}, nil
 		}

@@ -11,8 +11,8 @@ type f struct{}
 
 func (f) Commands() []unhidra.Command { return []unhidra.Command{{Trigger: "fetch"}} }
 
-func (f) ExecuteCommand(a *unhidra.CommandArgs) (*unhidra.CommandResponse, error) {
-	resp, err := unhidra.HTTP(unhidra.HTTPRequest{URL: a.Args[0]})
+func (f) ExecuteCommand(req *unhidra.CommandRequest) (*unhidra.CommandResponse, error) {
+	resp, err := unhidra.HTTP(unhidra.HTTPRequest{URL: req.Args})
 	if err != nil {
 		return nil, err
 	}

@@ -7,9 +7,9 @@ type loop struct{}
 
 var sink int
 
-func (loop) MessageWillBePosted(p *unhidra.Post) unhidra.PostDecision {
-	if p.Text == "ok" {
-		return unhidra.PostDecision{}
+func (loop) MessageWillBePosted(req *unhidra.MessageWillBePostedRequest) (*unhidra.MessageVerdict, error) {
+	if req.Message.GetText() == "ok" {
+		return unhidra.Allow(), nil
 	}
 	for i := 0; ; i++ {
 		sink += i

@@ -1,4 +1,4 @@
-// A module that speaks ABI v1 exports by hand (no SDK) and answers hooks
+// A module that speaks the ABI's exports by hand (no SDK) and answers hooks
 // with bytes that are not a JSON envelope.
 package main
 
@@ -6,8 +6,8 @@ import "unsafe"
 
 var keep = map[uint32][]byte{}
 
-//go:wasmexport unhidra_abi_v1
-func abi() uint32 { return 1 }
+//go:wasmexport unhidra_abi
+func abi() uint32 { return 2 }
 
 //go:wasmexport unhidra_malloc
 func malloc(n uint32) uint32 {
@@ -28,7 +28,7 @@ func out(s string) uint64 {
 }
 
 //go:wasmexport unhidra_describe
-func describe() uint64 { return out(`{"abi":1,"hooks":["MessageWillBePosted","ExecuteCommand"]}`) }
+func describe() uint64 { return out(`{"abi":2,"hooks":["MessageWillBePosted","ExecuteCommand"]}`) }
 
 //go:wasmexport unhidra_call
 func call(hp, hn, ip, in uint32) uint64 {

@@ -7,9 +7,9 @@ type bomb struct{}
 
 var hoard [][]byte
 
-func (bomb) MessageWillBePosted(p *unhidra.Post) unhidra.PostDecision {
-	if p.Text == "ok" {
-		return unhidra.PostDecision{}
+func (bomb) MessageWillBePosted(req *unhidra.MessageWillBePostedRequest) (*unhidra.MessageVerdict, error) {
+	if req.Message.GetText() == "ok" {
+		return unhidra.Allow(), nil
 	}
 	for {
 		b := make([]byte, 1<<20)

@@ -6,13 +6,13 @@ import unhidra "github.com/unhidra/unhidra/sdk/wasm"
 
 type p struct{}
 
-func (p) MessageWillBePosted(post *unhidra.Post) unhidra.PostDecision {
-	if post.Text == "ok" {
-		return unhidra.PostDecision{}
+func (p) MessageWillBePosted(req *unhidra.MessageWillBePostedRequest) (*unhidra.MessageVerdict, error) {
+	if req.Message.GetText() == "ok" {
+		return unhidra.Allow(), nil
 	}
 	var m map[string]int
 	m["boom"] = 1 // nil map write: a Go panic
-	return unhidra.PostDecision{}
+	return unhidra.Allow(), nil
 }
 
 func (p) Commands() []unhidra.Command { return []unhidra.Command{{Trigger: "die"}} }
@@ -23,7 +23,7 @@ func recurse(n int) int {
 	return recurse(n+1) + int(pad[0])
 }
 
-func (p) ExecuteCommand(a *unhidra.CommandArgs) (*unhidra.CommandResponse, error) {
+func (p) ExecuteCommand(*unhidra.CommandRequest) (*unhidra.CommandResponse, error) {
 	return &unhidra.CommandResponse{Text: string(rune(recurse(0)))}, nil
 }
 

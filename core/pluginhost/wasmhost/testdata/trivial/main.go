@@ -5,7 +5,9 @@ import unhidra "github.com/unhidra/unhidra/sdk/wasm"
 
 type t struct{}
 
-func (t) MessageWillBePosted(*unhidra.Post) unhidra.PostDecision { return unhidra.PostDecision{} }
+func (t) MessageWillBePosted(*unhidra.MessageWillBePostedRequest) (*unhidra.MessageVerdict, error) {
+	return nil, nil
+}
 
 func init() { unhidra.Register(t{}) }
 func main() {}

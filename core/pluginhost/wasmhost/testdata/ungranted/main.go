@@ -9,9 +9,10 @@ import (
 
 type u struct{}
 
-func (u) MessageWillBePosted(p *unhidra.Post) unhidra.PostDecision {
+func (u) MessageWillBePosted(req *unhidra.MessageWillBePostedRequest) (*unhidra.MessageVerdict, error) {
+	p := req.Message
 	var err error
-	switch p.Text {
+	switch p.GetText() {
 	case "kv":
 		err = unhidra.KVSet("k", []byte("v"), time.Minute)
 	case "post":
@@ -20,9 +21,9 @@ func (u) MessageWillBePosted(p *unhidra.Post) unhidra.PostDecision {
 		_, err = unhidra.HTTP(unhidra.HTTPRequest{URL: "http://example.com/"})
 	}
 	if err != nil {
-		return unhidra.PostDecision{Reject: err.Error()}
+		return nil, unhidra.Reject("%s", err.Error())
 	}
-	return unhidra.PostDecision{}
+	return unhidra.Allow(), nil
 }
 
 func init() { unhidra.Register(u{}) }

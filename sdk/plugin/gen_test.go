@@ -1,0 +1,151 @@
+package plugin
+
+import (
+	"bytes"
+	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	pb "github.com/unhidra/unhidra/sdk/proto/pluginv1"
+	unhidra "github.com/unhidra/unhidra/sdk/wasm"
+)
+
+// hookInterfaces returns the names of the `…Hook` interfaces a file declares.
+func hookInterfaces(t *testing.T, path string) map[string]bool {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok {
+			continue
+		}
+		for _, s := range g.Specs {
+			if ts, ok := s.(*ast.TypeSpec); ok {
+				if _, ok := ts.Type.(*ast.InterfaceType); ok {
+					out[ts.Name.Name] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Adding a hook touches the proto and its implementation only: every hook
+// plugin.proto declares has a generated interface and a dispatch entry in
+// both SDKs (ServeHTTP is net/http.Handler in the process SDK and, like
+// OnConfigurationChange, not a WASM hook: a module reloads instead).
+func TestEveryHookHasInterfacesAndDispatch(t *testing.T) {
+	process := hookInterfaces(t, "hooks.gen.go")
+	wasm := hookInterfaces(t, filepath.Join("..", "wasm", "hooks.gen.go"))
+	wasmNames := unhidra.HookNames()
+	notWASM := map[pb.Hook]bool{pb.Hook_HOOK_SERVE_HTTP: true, pb.Hook_HOOK_ON_CONFIGURATION_CHANGE: true}
+	hooks := pb.Hooks()
+	if len(hooks) < 27 {
+		t.Fatalf("pb.Hooks() has %d hooks; the declaration was not read", len(hooks))
+	}
+	for _, h := range hooks {
+		e, ok := hooksByID[h.Hook]
+		if !ok || e.implements == nil {
+			t.Errorf("%s: no dispatch entry in sdk/plugin", h.Name)
+		}
+		switch h.Hook {
+		case pb.Hook_HOOK_SERVE_HTTP:
+			if e.implements(struct{}{}) {
+				t.Errorf("ServeHTTP: entry does not check for net/http.Handler")
+			}
+		case pb.Hook_HOOK_ON_ACTIVATE:
+			if !process[h.Name+"Hook"] {
+				t.Errorf("%s: no %sHook interface in sdk/plugin", h.Name, h.Name)
+			}
+		default:
+			if !process[h.Name+"Hook"] || e.call == nil {
+				t.Errorf("%s: sdk/plugin has interface %v, call %v", h.Name, process[h.Name+"Hook"], e.call != nil)
+			}
+		}
+		if notWASM[h.Hook] {
+			if wasm[h.Name+"Hook"] || slices.Contains(wasmNames, h.Name) {
+				t.Errorf("%s: sdk/wasm offers a hook modules never receive", h.Name)
+			}
+			continue
+		}
+		if !wasm[h.Name+"Hook"] || !slices.Contains(wasmNames, h.Name) {
+			t.Errorf("%s: sdk/wasm has interface %v, dispatch entry %v", h.Name, wasm[h.Name+"Hook"], slices.Contains(wasmNames, h.Name))
+		}
+	}
+	if len(hookTable) != len(hooks) {
+		t.Errorf("sdk/plugin dispatches %d hooks, the proto declares %d", len(hookTable), len(hooks))
+	}
+}
+
+// The generated files are what `just proto` makes of plugin.proto today.
+func TestGeneratedFilesAreUpToDate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the generator and runs protoc")
+	}
+	protoc, err := exec.LookPath("protoc")
+	if err != nil {
+		t.Skip("protoc is not installed (Debian: protobuf-compiler); cannot check the generated SDK files")
+	}
+	if _, err := os.Stat("/usr/include/google/protobuf/descriptor.proto"); err != nil {
+		t.Skip("/usr/include/google/protobuf/descriptor.proto is missing (Debian: libprotobuf-dev); cannot check the generated SDK files")
+	}
+	root := filepath.Join("..", "..")
+	tmp := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	gen := filepath.Join(tmp, "protoc-gen-unhidra")
+	build := exec.CommandContext(ctx, "go", "build", "-o", gen, "./sdk/proto/cmd/protoc-gen-unhidra")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the generator: %v\n%s", err, out)
+	}
+	out := filepath.Join(tmp, "out")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := exec.CommandContext(ctx, protoc, "-I", "sdk/proto", "-I", "/usr/include", "--plugin=protoc-gen-unhidra="+gen,
+		"--unhidra_out="+out, "sdk/proto/pluginv1/plugin.proto")
+	run.Dir = root
+	if b, err := run.CombinedOutput(); err != nil {
+		t.Fatalf("protoc: %v\n%s", err, b)
+	}
+	var files []string
+	err = filepath.WalkDir(out, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(out, p)
+			files = append(files, rel)
+		}
+		return err
+	})
+	if err != nil || len(files) == 0 {
+		t.Fatalf("protoc wrote nothing (%v)", err)
+	}
+	for _, rel := range files {
+		want, _ := os.ReadFile(filepath.Join(out, rel))
+		got, err := os.ReadFile(filepath.Join(root, "sdk", rel))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("sdk/%s is not what plugin.proto generates (%v); run `just proto`", rel, err)
+		}
+	}
+	// A generated file that the generator no longer writes is stale too.
+	for _, dir := range []string{"plugin", "wasm"} {
+		have, _ := filepath.Glob(filepath.Join(root, "sdk", dir, "*.gen.go"))
+		for _, p := range have {
+			rel := filepath.Join(dir, filepath.Base(p))
+			if !slices.Contains(files, rel) {
+				t.Errorf("sdk/%s is generated by nothing; delete it", rel)
+			}
+		}
+	}
+}
