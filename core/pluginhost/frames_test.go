@@ -154,7 +154,7 @@ func (s *session) received(t *testing.T) []client.PluginEvent {
 // plugins forward to PublishEvent).
 func publishReq(t *testing.T, r *pb.PublishEventRequest) json.RawMessage {
 	t.Helper()
-	b, err := protojson.Marshal(r)
+	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,6 +388,17 @@ func TestPluginFrames(t *testing.T) {
 	alive(t, e.ac, e.bc, bc2, carolS.c)
 }
 
+// seenRequest is what the test plugin's HTTP handler reports it was told
+// (plugin.CallerOf for the identity).
+type seenRequest struct {
+	Method, Path string
+	RawQuery     string              `json:"raw_query"`
+	RemoteAddr   string              `json:"remote_addr"`
+	UserID       string              `json:"user_id"`
+	SessionID    string              `json:"session_id"`
+	Headers      map[string][]string `json:"headers"`
+}
+
 // Done-when (item 8): a request to /plugins/{id}/ carrying a bearer token,
 // cookies and a token in the query reaches the plugin without any of them
 // but with the verified user and session; a forged or expired token makes
@@ -433,10 +444,10 @@ func TestPluginHTTPGetsIdentityNotCredentials(t *testing.T) {
 	forged := parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(sig)
 
 	// get sends a request to the plugin carrying tok everywhere a token can
-	// hide, and returns what the plugin was told and the response.
-	get := func(t *testing.T, tok, forwardedFor string) (*pb.HTTPRequestHead, []byte, *http.Response) {
+	// hide, and returns what the plugin's handler saw and the response.
+	get := func(t *testing.T, tok, forwardedFor string) (*seenRequest, []byte, *http.Response) {
 		t.Helper()
-		var head *pb.HTTPRequestHead
+		var head *seenRequest
 		var body []byte
 		var resp *http.Response
 		waitFor(t, "the plugin to answer HTTP", func() bool {
@@ -461,8 +472,8 @@ func TestPluginHTTPGetsIdentityNotCredentials(t *testing.T) {
 			if resp.StatusCode == http.StatusServiceUnavailable {
 				return false // still starting
 			}
-			head = &pb.HTTPRequestHead{}
-			if err := protojson.Unmarshal(body, head); err != nil {
+			head = &seenRequest{}
+			if err := json.Unmarshal(body, head); err != nil {
 				t.Fatalf("HTTP %d: body %s: %v", resp.StatusCode, body, err)
 			}
 			return true
@@ -473,12 +484,12 @@ func TestPluginHTTPGetsIdentityNotCredentials(t *testing.T) {
 			}
 		}
 		var cookies []string
-		for _, h := range head.Headers {
-			switch strings.ToLower(h.Name) {
+		for name, values := range head.Headers {
+			switch strings.ToLower(name) {
 			case "authorization", "proxy-authorization", "sec-websocket-protocol":
-				t.Fatalf("the plugin received header %s: %v", h.Name, h.Values)
+				t.Fatalf("the plugin received header %s: %v", name, values)
 			case "cookie":
-				cookies = append(cookies, h.Values...)
+				cookies = append(cookies, values...)
 			}
 		}
 		if strings.Join(cookies, "|") != "unhidra-frames-pref=dark" {
@@ -487,7 +498,7 @@ func TestPluginHTTPGetsIdentityNotCredentials(t *testing.T) {
 		if head.Path != "/page/x" || head.RawQuery != "a=1&b=%20two" {
 			t.Fatalf("path %q query %q", head.Path, head.RawQuery)
 		}
-		if !slices.ContainsFunc(head.Headers, func(h *pb.Header) bool { return h.Name == "X-Custom" && h.Values[0] == "kept" }) {
+		if v := head.Headers["X-Custom"]; len(v) != 1 || v[0] != "kept" {
 			t.Fatalf("an ordinary header was not passed on: %v", head.Headers)
 		}
 		return head, body, resp
@@ -495,8 +506,8 @@ func TestPluginHTTPGetsIdentityNotCredentials(t *testing.T) {
 
 	t.Run("valid token", func(t *testing.T) {
 		head, _, resp := get(t, bob.Token, "198.51.100.9, 203.0.113.7")
-		if head.UserId != bob.ID || head.SessionId != sid {
-			t.Fatalf("identity %q/%q; want %s/%s", head.UserId, head.SessionId, bob.ID, sid)
+		if head.UserID != bob.ID || head.SessionID != sid {
+			t.Fatalf("identity %q/%q; want %s/%s", head.UserID, head.SessionID, bob.ID, sid)
 		}
 		if head.RemoteAddr != "203.0.113.7" {
 			t.Fatalf("client address %q; want the one the trusted proxy saw", head.RemoteAddr)
@@ -513,8 +524,8 @@ func TestPluginHTTPGetsIdentityNotCredentials(t *testing.T) {
 	for _, tc := range []struct{ name, tok string }{{"forged token", forged}, {"expired token", expired}, {"no token", ""}} {
 		t.Run(tc.name, func(t *testing.T) {
 			head, _, resp := get(t, tc.tok, "")
-			if head.UserId != "" || head.SessionId != "" {
-				t.Fatalf("identity %q/%q from a %s", head.UserId, head.SessionId, tc.name)
+			if head.UserID != "" || head.SessionID != "" {
+				t.Fatalf("identity %q/%q from a %s", head.UserID, head.SessionID, tc.name)
 			}
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("HTTP %d; an anonymous request must reach the plugin", resp.StatusCode)

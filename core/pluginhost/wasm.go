@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -190,13 +191,61 @@ func (a wasmHostAPI) Post(ctx context.Context, _ string, room, text string) (str
 	return msg.Id, nil
 }
 
-func (a wasmHostAPI) HostCall(ctx context.Context, _ string, method string, in []byte) ([]byte, error) {
-	out, err := a.m.callHost(ctx, method, in)
-	if err != nil {
-		st := status.Convert(err)
-		return nil, &wasmhost.CallError{Code: codeName(st.Code()), Msg: st.Message()}
+// hostMethods are the Host service's rpcs by name, for host_call.
+var hostMethods = func() map[string]grpc.MethodDesc {
+	out := map[string]grpc.MethodDesc{}
+	for _, md := range pb.Host_ServiceDesc.Methods {
+		out[md.MethodName] = md
 	}
-	return out, nil
+	return out
+}()
+
+// Call implements wasmhost.Host: any Host rpc, by name, with a protojson
+// request and answer (proto field names), through the same handler and the
+// same grant check (managed.authorize) as a process plugin's call.
+func (a wasmHostAPI) Call(ctx context.Context, _ string, method string, req []byte) ([]byte, error) {
+	md, ok := hostMethods[method]
+	if !ok {
+		return nil, fmt.Errorf("UNIMPLEMENTED: no host call %q (see the Host service in plugin.proto)", method)
+	}
+	dec := func(v any) error {
+		if len(bytes.TrimSpace(req)) == 0 {
+			return nil
+		}
+		if err := protojson.Unmarshal(req, v.(proto.Message)); err != nil {
+			return status.Errorf(codes.InvalidArgument, "%s request: %v", method, err)
+		}
+		return nil
+	}
+	out, err := md.Handler(a.api(), ctx, dec, a.m.authorize)
+	if err != nil {
+		st, _ := status.FromError(err)
+		msg := codeName(st.Code()) + ": " + st.Message()
+		if st.Code() == codes.PermissionDenied {
+			return nil, fmt.Errorf("%w: %s", wasmhost.ErrDenied, st.Message())
+		}
+		return nil, errors.New(msg)
+	}
+	return wasmJSON.Marshal(out.(proto.Message))
+}
+
+// codeName is a gRPC code as plugin.proto and docs name it
+// (PERMISSION_DENIED).
+func codeName(c codes.Code) string {
+	switch c {
+	case codes.OK:
+		return "OK"
+	case codes.Canceled:
+		return "CANCELLED"
+	}
+	var b strings.Builder
+	for i, r := range c.String() {
+		if i > 0 && r >= 'A' && r <= 'Z' {
+			b.WriteByte('_')
+		}
+		b.WriteRune(r)
+	}
+	return strings.ToUpper(b.String())
 }
 
 // plainErr turns a gRPC status into a plain error message for a module.

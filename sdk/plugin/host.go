@@ -53,22 +53,38 @@ func (h *Host) Config(v any) error {
 	return c.Decode(v)
 }
 
-// apiErr maps gRPC status codes to the SDK's sentinel errors.
+// apiErr maps gRPC status codes to the SDK's sentinel errors; the status
+// stays reachable (status.Code(err)) for codes without a sentinel.
 func apiErr(call string, err error) error {
 	if err == nil {
 		return nil
 	}
 	st, _ := status.FromError(err)
+	e := &hostError{st: st, msg: fmt.Sprintf("%s: %s", call, st.Message())}
 	switch st.Code() {
 	case codes.PermissionDenied:
-		return fmt.Errorf("%s: %w: %s", call, ErrPermissionDenied, st.Message())
+		e.sentinel = ErrPermissionDenied
 	case codes.NotFound:
-		return fmt.Errorf("%s: %w: %s", call, ErrNotFound, st.Message())
+		e.sentinel = ErrNotFound
 	case codes.AlreadyExists:
-		return fmt.Errorf("%s: %w: %s", call, ErrExists, st.Message())
+		e.sentinel = ErrExists
 	}
-	return fmt.Errorf("%s: %s", call, st.Message())
+	if e.sentinel != nil {
+		e.msg = fmt.Sprintf("%s: %v: %s", call, e.sentinel, st.Message())
+	}
+	return e
 }
+
+// hostError is a failed host-API call.
+type hostError struct {
+	st       *status.Status
+	sentinel error
+	msg      string
+}
+
+func (e *hostError) Error() string              { return e.msg }
+func (e *hostError) Unwrap() error              { return e.sentinel }
+func (e *hostError) GRPCStatus() *status.Status { return e.st }
 
 // LogLevel writes one line to the core's log, tagged with the plugin's id;
 // attrs are key/value pairs (a shorthand for Log).

@@ -57,24 +57,20 @@ type Host interface {
 	// Post posts text to room as the plugin's bot, without running the
 	// plugin's own hooks on it, and returns the message id.
 	Post(ctx context.Context, plugin, room, text string) (string, error)
-	// HostCall runs the host-API rpc method ("PublishEvent") with a
-	// protojson request and returns the protojson answer. The host checks
-	// the grant the rpc declares; a failure is a *CallError.
-	HostCall(ctx context.Context, plugin, method string, in []byte) ([]byte, error)
+	// Call runs a host API method (an rpc of the Host service, by name)
+	// with a protojson request and returns the protojson answer. Unlike the
+	// calls above, the implementation checks the grant: a refusal wraps
+	// ErrDenied. Other errors carry their gRPC code name ("NOT_FOUND: …").
+	Call(ctx context.Context, plugin, method string, req []byte) ([]byte, error)
 }
 
-// CallError is a failed HostCall: the gRPC code as the proto spells it
-// ("PERMISSION_DENIED") and the host's message.
-type CallError struct{ Code, Msg string }
-
-func (e *CallError) Error() string { return e.Code + ": " + e.Msg }
+// ErrDenied is wrapped by a Host.Call refused for a missing grant.
+var ErrDenied = errors.New("PERMISSION_DENIED")
 
 const (
 	maxKey   = 512
 	maxValue = 64 << 10
 	maxLog   = 4096
-	// maxHostCall bounds a host_call request.
-	maxHostCall = 1 << 20
 )
 
 func (m *Module) instantiateHost(ctx context.Context) error {
@@ -93,7 +89,7 @@ func (m *Module) instantiateHost(ctx context.Context) error {
 	fn("kv_list", m.hostKVList, []api.ValueType{i32, i32}, []api.ValueType{i64})
 	fn("post", m.hostPost, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64})
 	fn("http", m.hostHTTP, []api.ValueType{i32, i32}, []api.ValueType{i64})
-	fn("host_call", m.hostHostCall, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64})
+	fn("host_call", m.hostCall, []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64})
 	_, err := b.Instantiate(ctx)
 	return err
 }
@@ -353,6 +349,32 @@ func (m *Module) hostPost(ctx context.Context, mod api.Module, st []uint64) {
 	st[0] = ok(cs, []byte(id))
 }
 
+// maxHostCall bounds a host_call request.
+const maxHostCall = 1 << 20
+
+// hostCall is the generic import: (method, request) → answer, every Host
+// rpc through one ABI function, with the same grant check as for process
+// plugins (made by the Host implementation).
+func (m *Module) hostCall(ctx context.Context, mod api.Module, st []uint64) {
+	cs := state(ctx)
+	method, okm := read(mod, uint32(st[0]), uint32(st[1]), 64)
+	req, okr := read(mod, uint32(st[2]), uint32(st[3]), maxHostCall)
+	if !okm || !okr || len(method) == 0 {
+		st[0] = fail(cs, fmt.Sprintf("INVALID_ARGUMENT: host_call: method must be 1–64 bytes and the request at most %d bytes", maxHostCall))
+		return
+	}
+	out, err := m.opts.Host.Call(ctx, m.id, string(method), req)
+	if err != nil {
+		if errors.Is(err, ErrDenied) {
+			m.stats.Denied.Add(1)
+			m.log.Warn("wasm host call denied", "call", string(method), "hook", cs.hook)
+		}
+		st[0] = fail(cs, err.Error())
+		return
+	}
+	st[0] = ok(cs, out)
+}
+
 func (m *Module) hostHTTP(ctx context.Context, mod api.Module, st []uint64) {
 	cs := state(ctx)
 	if len(m.opts.Grants.HTTP) == 0 {
@@ -383,28 +405,6 @@ func (m *Module) hostHTTP(ctx context.Context, mod api.Module, st []uint64) {
 	}
 	b, _ := json.Marshal(resp)
 	st[0] = ok(cs, b)
-}
-
-// hostHostCall runs a host-API rpc by name with a protojson request
-// (docs/wasm-abi.md, "host_call"); the host checks the rpc's grant.
-func (m *Module) hostHostCall(ctx context.Context, mod api.Module, st []uint64) {
-	cs := state(ctx)
-	method, okm := read(mod, uint32(st[0]), uint32(st[1]), 64)
-	in, oki := read(mod, uint32(st[2]), uint32(st[3]), maxHostCall)
-	if !okm || !oki || len(method) == 0 {
-		st[0] = fail(cs, fmt.Sprintf("INVALID_ARGUMENT: host_call wants a method of 1–64 bytes and a request of at most %d bytes", maxHostCall))
-		return
-	}
-	out, err := m.opts.Host.HostCall(ctx, m.id, string(method), in)
-	if err != nil {
-		var ce *CallError
-		if errors.As(err, &ce) && ce.Code == "PERMISSION_DENIED" {
-			m.stats.Denied.Add(1) // the host logged and counted it
-		}
-		st[0] = fail(cs, err.Error())
-		return
-	}
-	st[0] = ok(cs, out)
 }
 
 // deniedError is a request refused by policy (host not allowed, address
