@@ -182,11 +182,8 @@ func bearer(c *fiber.Ctx) string {
 			return p[len(protocol.BearerPrefix):]
 		}
 	}
-	h := c.Get(fiber.HeaderAuthorization)
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
-	}
-	return ""
+	tok, _ := auth.BearerToken(c.Get(fiber.HeaderAuthorization))
+	return tok
 }
 
 func (g *Gateway) refuse(c *fiber.Ctx, status int, code, result, msg string) error {

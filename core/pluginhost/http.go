@@ -156,7 +156,7 @@ func (h *Host) serveHTTP(c *fiber.Ctx, o HTTPOptions) error {
 func requestHead(c *fiber.Ctx, id string, o HTTPOptions) *pb.HTTPRequestHead {
 	head := &pb.HTTPRequestHead{Method: c.Method(), Path: "/" + c.Params("*"),
 		RawQuery: withoutParam(string(c.Request().URI().QueryString()), "access_token"), RemoteAddr: o.ClientIP(c)}
-	if tok, ok := bearerToken(c.Get(fiber.HeaderAuthorization)); ok && o.Auth != nil {
+	if tok, ok := auth.BearerToken(c.Get(fiber.HeaderAuthorization)); ok && o.Auth != nil {
 		if who, err := o.Auth.Authenticate(c.UserContext(), tok); err == nil {
 			head.UserId, head.SessionId = who.UserID, who.SessionID
 		} else {
@@ -186,14 +186,6 @@ func requestHead(c *fiber.Ctx, id string, o HTTPOptions) *pb.HTTPRequestHead {
 		head.Headers = append(head.Headers, &pb.Header{Name: fiber.HeaderCookie, Values: []string{strings.Join(cookies, "; ")}})
 	}
 	return head
-}
-
-// bearerToken reads "Bearer <token>" as the REST API does.
-func bearerToken(h string) (string, bool) {
-	if len(h) < 8 || !strings.EqualFold(h[:7], "bearer ") {
-		return "", false
-	}
-	return strings.TrimSpace(h[7:]), true
 }
 
 // withoutParam drops every name=value pair named name from a raw query,
