@@ -54,3 +54,10 @@ screenshots:
 bench *ARGS:
     mkdir -p bench/results
     go run ./core/cmd/unhidra-bench -out bench/results/$(date -u +%Y-%m-%dT%H%M).md {{ARGS}}
+
+# The soak of issue 12 (docs/benchmarks.md, "Soak"): 19,000 idle TCP
+# connections and 1,000 ping-flooding sessions against one server while 100
+# sessions chat, for 10 minutes. Flags pass through, e.g. -soak-duration 1m.
+bench-soak *ARGS:
+    mkdir -p bench/results
+    go run ./core/cmd/unhidra-bench -runs 1 -target unhidra -scenarios soak -out bench/results/soak-$(date -u +%Y-%m-%dT%H%M).md {{ARGS}}

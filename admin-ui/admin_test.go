@@ -222,10 +222,11 @@ func TestInviteOnlySignUp(t *testing.T) {
 // TestAccount: any user sees where they are signed in, signs another session
 // out (its console returns to sign-in), and changes their password: a wrong
 // current password is refused with the server's code, the right one signs
-// out the other sessions, and the new password logs in.
+// out the other sessions, and the new password logs in. Then they block a
+// person, and everyone, from adding them to rooms, and lift both blocks.
 func TestAccount(t *testing.T) {
 	env := servertest.Start(t, servertest.Options{})
-	env.NewUser(t, "root") // the admin; carol is a plain member
+	root := env.NewUser(t, "root") // the admin; carol is a plain member
 	alloc := startBrowser(t)
 	here := newPage(t, alloc, "carol-here")
 	there := newPage(t, alloc, "carol-there")
@@ -268,6 +269,46 @@ func TestAccount(t *testing.T) {
 		t.Fatal("the session that changed the password was signed out")
 	}
 	login(there, "carol-new-password")
+
+	carol := env.API()
+	if _, err := carol.Login(context.Background(), "carol", "carol-new-password"); err != nil {
+		t.Fatal(err)
+	}
+	blocked := func() string {
+		var out struct {
+			Blocks []struct {
+				User string `json:"user"`
+			} `json:"blocks"`
+		}
+		if err := carol.Do(context.Background(), "GET", "/v1/me/blocks", nil, &out); err != nil {
+			t.Fatal(err)
+		}
+		var us []string
+		for _, b := range out.Blocks {
+			us = append(us, b.User)
+		}
+		slices.Sort(us)
+		return strings.Join(us, ",")
+	}
+	// Dismiss the error shown above, as a person would: it covers the lower part of the view.
+	eval[any](here, `document.querySelectorAll('#errors .error button').forEach(b => b.click())`)
+	here.do("block root", chromedp.SendKeys(chromedp.ID("block-user"), "root"), chromedp.Click(chromedp.CSS(`#block-form button[type=submit]`)))
+	here.until("root listed", `[...document.querySelectorAll('#my-blocks tr[data-block]')].map(r => r.cells[0].textContent).join() === 'root'`)
+	if _, err := root.API.CreateRoom(context.Background(), "", "group", "carol"); servertest.Code(err) != "forbidden" {
+		t.Fatalf("root puts carol into a group after the block: %v", err)
+	}
+	here.do("block everyone", chromedp.Click(chromedp.ID("block-all")))
+	here.until("everyone blocked", `document.getElementById('my-blocks').dataset.everyone === '1' && document.querySelectorAll('#my-blocks tr[data-block]').length === 1`)
+	if got := blocked(); got != "*,"+root.ID {
+		t.Fatalf("carol's blocks after the console: %q", got)
+	}
+	here.do("unblock root", chromedp.Click(chromedp.CSS(`#my-blocks tr[data-block] button`)))
+	here.until("root no longer listed", `document.querySelectorAll('#my-blocks tr[data-block]').length === 0`)
+	here.do("let everyone add again", chromedp.Click(chromedp.ID("block-all")))
+	here.until("everyone may add again", `document.getElementById('my-blocks').dataset.everyone === '0' && !document.getElementById('block-all').checked`)
+	if got := blocked(); got != "" {
+		t.Fatalf("carol's blocks after lifting them: %q", got)
+	}
 }
 
 // TestPeopleRoles: in the People view a superadmin refuses nothing silently

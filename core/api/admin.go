@@ -1,22 +1,20 @@
 package api
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/unhidra/unhidra/core/auth"
 	"github.com/unhidra/unhidra/core/chat"
+	"github.com/unhidra/unhidra/core/secevent"
+	"github.com/unhidra/unhidra/core/store"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
 
 func (a *API) adminCreateUser(c *fiber.Ctx) error {
-	var req struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-		Email    string `json:"email"`
-		Role     string `json:"role"`
-	}
+	var req adminUserBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -70,11 +68,7 @@ func (a *API) adminRevokeSession(c *fiber.Ctx) error {
 }
 
 func (a *API) adminCreateInvite(c *fiber.Ctx) error {
-	var req struct {
-		MaxUses   int    `json:"max_uses"`
-		ExpiresIn int64  `json:"expires_in"` // seconds
-		Note      string `json:"note"`
-	}
+	var req inviteBody
 	if len(c.Body()) > 0 {
 		if err := bind(c, &req); err != nil {
 			return a.Error(c, err)
@@ -114,7 +108,7 @@ func (a *API) adminKeys(c *fiber.Ctx) error {
 }
 
 func (a *API) adminRotateKeys(c *fiber.Ctx) error {
-	m, err := a.o.Auth.RotateKeys()
+	m, err := a.o.Auth.RotateKeys(c.UserContext())
 	if err != nil {
 		return a.Error(c, err)
 	}
@@ -141,4 +135,50 @@ func (a *API) adminRevokeDevice(c *fiber.Ctx) error {
 		return a.Error(c, err)
 	}
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// adminSecurityEvents lists the security event stream (audit.read). With
+// `after`, events come oldest first from there (to follow the stream);
+// without it, newest first, below `before` when given (to browse). `type`
+// and `actor` filter. The answer names the outbox's retained window:
+// `oldest` (0 when empty) and `last` (the newest id ever assigned), and
+// lists every event type (for the console's filter).
+func (a *API) adminSecurityEvents(c *fiber.Ctx) error {
+	after, err := parseSeq(c, "after")
+	if err != nil {
+		return a.Error(c, err)
+	}
+	before, err := parseSeq(c, "before")
+	if err != nil {
+		return a.Error(c, err)
+	}
+	if c.Query("after") != "" && c.Query("before") != "" {
+		return a.Error(c, chat.Errorf(protocol.CodeBadRequest, "give after (oldest first) or before (newest first), not both"))
+	}
+	limit := 100
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return a.Error(c, chat.Errorf(protocol.CodeBadRequest, "limit %q: want 1–1000", v))
+		}
+		limit = n
+	}
+	typ := c.Query("type")
+	if typ != "" && !secevent.Known(secevent.Type(typ)) {
+		return a.Error(c, chat.Errorf(protocol.CodeBadRequest, "type %q is not a security event type (docs/plugins.md lists them)", typ))
+	}
+	q := store.SecurityQuery{After: after, Before: before, Newest: c.Query("after") == "", Limit: limit, Type: typ, Actor: c.Query("actor")}
+	evs, err := a.o.Events.List(c.UserContext(), q)
+	if err != nil {
+		return a.Error(c, err)
+	}
+	oldest, last, err := a.o.Events.Bounds(c.UserContext())
+	if err != nil {
+		return a.Error(c, err)
+	}
+	types := make([]string, len(secevent.Types))
+	for i, t := range secevent.Types {
+		types[i] = string(t.Type)
+	}
+	return c.JSON(fiber.Map{"events": evs, "oldest": oldest, "last": last, "max": a.o.Events.Max(), "types": types})
 }

@@ -4,9 +4,11 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -20,6 +22,7 @@ import (
 	"github.com/unhidra/unhidra/core/chat"
 	"github.com/unhidra/unhidra/core/metrics"
 	"github.com/unhidra/unhidra/core/ratelimit"
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
@@ -38,6 +41,9 @@ type Options struct {
 	Limits Limits
 	// ClientIP returns a request's client address (default: the TCP peer).
 	ClientIP func(*fiber.Ctx) string
+	// Events is the security event stream: rate-limit refusals go to it,
+	// and GET /v1/admin/security-events reads it (nil: no such route).
+	Events *secevent.Outbox
 }
 
 // Limits are per-client-address limiters for the auth endpoints; a nil
@@ -92,6 +98,10 @@ func (a *API) Register(r fiber.Router) {
 	a.sys(r, "PATCH", "/v1/devices/:id", authz.OpSelfManage, a.updateDevice)
 	a.sys(r, "DELETE", "/v1/devices/:id", authz.OpSelfManage, a.revokeDevice)
 
+	a.sys(r, "GET", "/v1/me/blocks", authz.OpSelfRead, a.listBlocks)
+	a.sys(r, "PUT", "/v1/me/blocks/:user", authz.OpSelfManage, a.block)
+	a.sys(r, "DELETE", "/v1/me/blocks/:user", authz.OpSelfManage, a.unblock)
+
 	a.sys(r, "GET", "/v1/users", authz.OpUserRead, a.listUsers)
 	a.sys(r, "GET", "/v1/users/:id", authz.OpUserRead, a.getUser)
 
@@ -138,6 +148,9 @@ func (a *API) Register(r fiber.Router) {
 	a.sys(r, "DELETE", "/v1/admin/invites/:id", authz.OpInvitesManage, a.adminRevokeInvite)
 	a.sys(r, "GET", "/v1/admin/keys", authz.OpKeysManage, a.adminKeys)
 	a.sys(r, "POST", "/v1/admin/keys/rotate", authz.OpKeysManage, a.adminRotateKeys)
+	if a.o.Events != nil {
+		a.sys(r, "GET", "/v1/admin/security-events", authz.OpAuditRead, a.adminSecurityEvents)
+	}
 	a.registerAdmin(r)
 }
 
@@ -240,22 +253,56 @@ func (a *API) requireAuth(c *fiber.Ctx) error {
 		return a.Error(c, chat.Errorf(protocol.CodeUnauthorized, "%v", err))
 	}
 	c.Locals(identityKey, id)
+	// Whatever the request changes is acted by this user (security events).
+	c.SetUserContext(secevent.WithActor(c.UserContext(), id.UserID))
 	return c.Next()
 }
 
 func identity(c *fiber.Ctx) auth.Identity { return c.Locals(identityKey).(auth.Identity) }
 
-// bind decodes a JSON body strictly (unknown fields are errors).
+// bind decodes a JSON body into v.
 func bind(c *fiber.Ctx, v any) error {
 	if !strings.HasPrefix(strings.ToLower(c.Get(fiber.HeaderContentType)), fiber.MIMEApplicationJSON) {
 		return chat.Errorf(protocol.CodeBadRequest, "Content-Type must be application/json")
 	}
-	dec := json.NewDecoder(strings.NewReader(string(c.Body())))
+	return decodeBody(c.Body(), v)
+}
+
+// decodeBody is the rule for every REST body: one JSON value, decoded
+// strictly (unknown fields are errors), with nothing after it but white
+// space, and no string the store could not keep (store.CheckJSON). Errors
+// are bad_request.
+func decodeBody(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return chat.Errorf(protocol.CodeBadRequest, "invalid JSON body: %v", err)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return chat.Errorf(protocol.CodeBadRequest, "invalid JSON body: data after the JSON value at byte %d", dec.InputOffset())
+	}
+	if err := store.CheckJSON("request body", body); err != nil {
+		return chat.AsError(err)
+	}
 	return nil
+}
+
+// checkURL refuses a request whose path or query (as decoded) holds a
+// string the store could not keep, before any handler looks it up.
+func (a *API) checkURL(c *fiber.Ctx) error {
+	if err := store.CheckText("path", c.Path()); err != nil {
+		return a.Error(c, err)
+	}
+	var bad error
+	c.Context().QueryArgs().VisitAll(func(k, v []byte) {
+		if bad == nil {
+			bad = store.CheckText("query parameter "+strconv.Quote(store.CleanText(string(k), 64)), string(k)+string(v))
+		}
+	})
+	if bad != nil {
+		return a.Error(c, bad)
+	}
+	return c.Next()
 }
 
 // userView is the public shape of an account.
@@ -287,6 +334,39 @@ func (a *API) me(c *fiber.Ctx) error {
 		return a.Error(c, err)
 	}
 	return c.JSON(a.view(u, true))
+}
+
+// blockView is the public shape of a block: user is a user id or "*".
+type blockView struct {
+	User      string `json:"user"`
+	CreatedAt int64  `json:"created_at"`
+}
+
+func (a *API) listBlocks(c *fiber.Ctx) error {
+	bs, err := a.o.Chat.Blocks(c.UserContext(), identity(c))
+	if err != nil {
+		return a.Error(c, err)
+	}
+	out := make([]blockView, len(bs))
+	for i, b := range bs {
+		out[i] = blockView{b.Blocked, b.CreatedAt}
+	}
+	return c.JSON(fiber.Map{"blocks": out})
+}
+
+func (a *API) block(c *fiber.Ctx) error {
+	b, err := a.o.Chat.Block(c.UserContext(), identity(c), c.Params("user"))
+	if err != nil {
+		return a.Error(c, err)
+	}
+	return c.JSON(blockView{b.Blocked, b.CreatedAt})
+}
+
+func (a *API) unblock(c *fiber.Ctx) error {
+	if err := a.o.Chat.Unblock(c.UserContext(), identity(c), c.Params("user")); err != nil {
+		return a.Error(c, err)
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (a *API) listUsers(c *fiber.Ctx) error {
@@ -363,10 +443,7 @@ func (a *API) getSpace(c *fiber.Ctx) error {
 }
 
 func (a *API) createSpace(c *fiber.Ctx) error {
-	var req struct {
-		Name string `json:"name"`
-		Org  string `json:"org"`
-	}
+	var req spaceBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -462,9 +539,7 @@ func (a *API) updateRoom(c *fiber.Ctx) error {
 }
 
 func (a *API) setMemberRole(c *fiber.Ctx) error {
-	var req struct {
-		Role string `json:"role"`
-	}
+	var req roleBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -509,9 +584,7 @@ func (a *API) listMembers(c *fiber.Ctx) error {
 }
 
 func (a *API) addMember(c *fiber.Ctx) error {
-	var req struct {
-		User string `json:"user"`
-	}
+	var req userRefBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -563,12 +636,7 @@ func (a *API) writeCtx(c *fiber.Ctx) (context.Context, context.CancelFunc) {
 }
 
 func (a *API) postMessage(c *fiber.Ctx) error {
-	var req struct {
-		Text   string          `json:"text"`
-		Thread string          `json:"thread"`
-		Meta   json.RawMessage `json:"meta"`
-		Ref    string          `json:"ref"`
-	}
+	var req messageBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -589,9 +657,7 @@ func (a *API) postMessage(c *fiber.Ctx) error {
 }
 
 func (a *API) editMessage(c *fiber.Ctx) error {
-	var req struct {
-		Text string `json:"text"`
-	}
+	var req textBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}

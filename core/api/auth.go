@@ -21,6 +21,7 @@ func (a *API) limit(l *ratelimit.Limiter, what string) fiber.Handler {
 	}
 	return func(c *fiber.Ctx) error {
 		if ok, wait := l.Allow(a.o.ClientIP(c)); !ok {
+			a.o.Events.RateLimited(c.UserContext(), what, "address", a.o.ClientIP(c), l.Rate(), wait)
 			return a.Error(c, chat.RateLimited(wait, "too many %s requests from this address (limit %s)", what, l.Rate()))
 		}
 		return c.Next()
@@ -36,12 +37,7 @@ func (a *API) jwks(c *fiber.Ctx) error {
 }
 
 func (a *API) register(c *fiber.Ctx) error {
-	var req struct {
-		Username string `json:"username"`
-		Password string `json:"password"`
-		Email    string `json:"email"`
-		Invite   string `json:"invite"`
-	}
+	var req registerBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -100,11 +96,7 @@ func isUUID(s string) bool {
 }
 
 func (a *API) login(c *fiber.Ctx) error {
-	var req struct {
-		Username string          `json:"username"` // or the email address
-		Password string          `json:"password"`
-		Device   json.RawMessage `json:"device"`
-	}
+	var req loginBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -122,9 +114,7 @@ func (a *API) login(c *fiber.Ctx) error {
 }
 
 func (a *API) refresh(c *fiber.Ctx) error {
-	var req struct {
-		RefreshToken string `json:"refresh_token"`
-	}
+	var req refreshBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -139,9 +129,7 @@ func (a *API) refresh(c *fiber.Ctx) error {
 // logout ends the session named by the refresh token in the body or, with
 // no body, the session of the bearer access token.
 func (a *API) logout(c *fiber.Ctx) error {
-	var req struct {
-		RefreshToken string `json:"refresh_token"`
-	}
+	var req refreshBody
 	if len(bytes.TrimSpace(c.Body())) > 0 {
 		if err := bind(c, &req); err != nil {
 			return a.Error(c, err)
@@ -168,10 +156,7 @@ func (a *API) logout(c *fiber.Ctx) error {
 }
 
 func (a *API) changePassword(c *fiber.Ctx) error {
-	var req struct {
-		Current string `json:"current_password"`
-		New     string `json:"new_password"`
-	}
+	var req passwordBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -230,10 +215,7 @@ func (a *API) registerDevice(c *fiber.Ctx) error {
 }
 
 func (a *API) updateDevice(c *fiber.Ctx) error {
-	var req struct {
-		Name      *string `json:"name"`
-		PublicKey *string `json:"public_key"`
-	}
+	var req deviceUpdateBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}

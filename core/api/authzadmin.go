@@ -132,9 +132,7 @@ func (a *API) adminAssign(grant bool) fiber.Handler {
 }
 
 func (a *API) adminSetClearance(c *fiber.Ctx) error {
-	var req struct {
-		Clearance int `json:"clearance"`
-	}
+	var req clearanceBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}

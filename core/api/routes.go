@@ -33,7 +33,7 @@ func (a *API) Routes() []Route { return slices.Clone(a.routes) }
 
 func (a *API) add(r fiber.Router, method, path string, ops []string, hs ...fiber.Handler) {
 	a.routes = append(a.routes, Route{method, path, ops})
-	r.Add(method, path, hs...)
+	r.Add(method, path, append([]fiber.Handler{a.checkURL}, hs...)...)
 }
 
 // public mounts a route that needs no identity.
@@ -126,9 +126,7 @@ func (a *API) listOrgs(c *fiber.Ctx) error {
 }
 
 func (a *API) createOrg(c *fiber.Ctx) error {
-	var req struct {
-		Name string `json:"name"`
-	}
+	var req nameBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -256,9 +254,7 @@ func (a *API) assign(c *fiber.Ctx, as authz.Assignment, grant bool) error {
 }
 
 func (a *API) setOrgMember(c *fiber.Ctx) error {
-	var req struct {
-		Role string `json:"role"`
-	}
+	var req roleBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -16,6 +17,8 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
+	"github.com/unhidra/unhidra/core/clientip"
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
 )
 
@@ -43,7 +46,28 @@ func (s *Service) Register(ctx context.Context, req RegisterRequest) (store.User
 	default:
 		req.Invite = "" // an invite is not needed and not spent
 	}
-	return s.createUser(ctx, req, "")
+	u, err := s.createUser(ctx, req, "")
+	s.accountEvent(ctx, secevent.UserRegistered, u, req.Username, err)
+	return u, err
+}
+
+// accountEvent records a registration or account creation: the account on
+// success; the refusal's reason when the caller's input or the policy was
+// at fault (an internal error is not an event).
+func (s *Service) accountEvent(ctx context.Context, t secevent.Type, u store.User, username string, err error) {
+	ev := secevent.Event{Type: t, Target: u.ID, TargetKind: "user", Outcome: secevent.Success,
+		Details: map[string]string{"username": u.Username, "role": u.Role}}
+	if err != nil {
+		var ie *InputError
+		if !errors.As(err, &ie) && !errors.Is(err, ErrTaken) && !errors.Is(err, ErrRegistrationClosed) && !errors.Is(err, ErrInviteRequired) {
+			return
+		}
+		ev.Outcome, ev.Details = secevent.Failure, map[string]string{"username": username, "reason": err.Error()}
+	}
+	if t == secevent.UserRegistered && err == nil {
+		ev.Actor = u.ID // people sign themselves up
+	}
+	s.o.Events.Emit(ctx, ev)
 }
 
 // CreateUser creates an account regardless of the registration policy (the
@@ -56,7 +80,9 @@ func (s *Service) CreateUser(ctx context.Context, req RegisterRequest, role stri
 		return store.User{}, &InputError{fmt.Sprintf("role %q: want member or superadmin", role)}
 	}
 	req.Invite = ""
-	return s.createUser(ctx, req, role)
+	u, err := s.createUser(ctx, req, role)
+	s.accountEvent(ctx, secevent.UserCreated, u, req.Username, err)
+	return u, err
 }
 
 func (s *Service) createUser(ctx context.Context, req RegisterRequest, role string) (store.User, error) {
@@ -69,7 +95,7 @@ func (s *Service) createUser(ctx context.Context, req RegisterRequest, role stri
 	}
 	var em *string
 	if e := strings.ToLower(strings.TrimSpace(req.Email)); e != "" {
-		if !strings.Contains(e, "@") || len(e) > 254 {
+		if !strings.Contains(e, "@") || len(e) > 254 || store.CheckText("email", e) != nil {
 			return store.User{}, &InputError{"email is not valid"}
 		}
 		em = &e
@@ -100,7 +126,15 @@ func (s *Service) createUser(ctx context.Context, req RegisterRequest, role stri
 				return err
 			}
 			if n == 0 {
-				u.Role = "superadmin"
+				// Concurrent registrations may all count no one: the
+				// claim, in this transaction, lets exactly one of them win.
+				first, err := store.ClaimStep(tx, store.FirstSuperadminStep)
+				if err != nil {
+					return err
+				}
+				if first {
+					u.Role = "superadmin"
+				}
 			}
 		}
 		if err := tx.Create(&u).Error; err != nil {
@@ -145,8 +179,9 @@ var dummyHash, _ = HashPassword("not-a-real-password", DefaultArgon2)
 // a wrong password, lockout included.
 func (s *Service) Login(ctx context.Context, req LoginRequest) (Tokens, error) {
 	now := s.o.Now()
-	ipKey := "ip:" + req.IP
+	ipKey := "ip:" + clientip.Key(req.IP) // an IPv6 client is its /64
 	if d := s.lock.check(ipKey, now); d > 0 {
+		s.loginEvent(ctx, req, secevent.LoginLocked, store.User{}, secevent.Denied, "address throttled", d)
 		return Tokens{}, &LockedError{RetryAfter: d}
 	}
 	login := strings.ToLower(strings.TrimSpace(req.Login))
@@ -159,6 +194,7 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Tokens, error) {
 		acctKey = "login:" + login
 	}
 	if d := s.lock.check(acctKey, now); d > 0 {
+		s.loginEvent(ctx, req, secevent.LoginLocked, u, secevent.Denied, "account locked", d)
 		return Tokens{}, &LockedError{RetryAfter: d}
 	}
 	ok := false
@@ -180,29 +216,51 @@ func (s *Service) Login(ctx context.Context, req LoginRequest) (Tokens, error) {
 		}
 		s.o.Logger.Info("login failed", "user", who, "ip", req.IP, "locked_for", d)
 		if d > 0 {
+			s.loginEvent(ctx, req, secevent.LoginLocked, u, secevent.Denied, "lockout started", d)
 			return Tokens{}, &LockedError{RetryAfter: d}
 		}
+		reason := "wrong password"
+		if u.ID == "" {
+			reason = "unknown account"
+		}
+		s.loginEvent(ctx, req, secevent.LoginFailed, u, secevent.Failure, reason, 0)
 		return Tokens{}, ErrInvalidCredentials
 	}
 	if u.DeactivatedAt != 0 {
 		s.o.Logger.Info("login refused: account deactivated", "user", u.ID, "ip", req.IP)
+		s.loginEvent(ctx, req, secevent.LoginFailed, u, secevent.Denied, "account deactivated", 0)
 		return Tokens{}, ErrInvalidCredentials
 	}
 	s.lock.succeed(acctKey)
 	if s.o.Hooks != nil {
 		if err := s.o.Hooks.UserWillLogIn(ctx, u, req.Device.Name); err != nil {
 			s.o.Logger.Info("login refused by a plugin", "user", u.ID, "ip", req.IP, "err", err)
+			s.loginEvent(ctx, req, secevent.LoginFailed, u, secevent.Denied, "refused by a plugin: "+err.Error(), 0)
 			return Tokens{}, err
 		}
 	}
 	t, err := s.openSession(ctx, u, req)
 	if err == nil {
 		s.o.Logger.Info("login", "user", u.ID, "session", t.SessionID, "device", t.DeviceID, "ip", req.IP)
+		s.o.Events.Emit(ctx, secevent.Event{Type: secevent.LoginSucceeded, Actor: u.ID, Target: u.ID, TargetKind: "user",
+			ClientAddr: req.IP, UserAgent: req.UserAgent, Outcome: secevent.Success,
+			Details: map[string]string{"username": u.Username, "session": t.SessionID, "device": t.DeviceID}})
 		if s.o.Hooks != nil {
 			s.o.Hooks.UserHasLoggedIn(u, req.Device.Name)
 		}
 	}
 	return t, err
+}
+
+// loginEvent records a refused login. The typed login name is recorded only
+// when it names an account: people type passwords into that field.
+func (s *Service) loginEvent(ctx context.Context, req LoginRequest, t secevent.Type, u store.User, outcome, reason string, locked time.Duration) {
+	ev := secevent.Event{Type: t, Target: u.ID, TargetKind: "user", ClientAddr: req.IP, UserAgent: req.UserAgent, Outcome: outcome,
+		Details: map[string]string{"reason": reason, "username": u.Username}}
+	if locked > 0 {
+		ev.Details["retry_after_ms"] = strconv.FormatInt(locked.Milliseconds(), 10)
+	}
+	s.o.Events.Emit(ctx, ev)
 }
 
 func (s *Service) openSession(ctx context.Context, u store.User, req LoginRequest) (Tokens, error) {
@@ -211,11 +269,14 @@ func (s *Service) openSession(ctx context.Context, u store.User, req LoginReques
 	if err != nil {
 		return Tokens{}, err
 	}
-	ua := req.UserAgent
-	if len(ua) > 256 {
-		ua = ua[:256]
+	// The User-Agent and address are the client's, not the user's choice:
+	// kept as storable text (valid UTF-8, cut on a rune boundary), never refused.
+	ua, ip := store.CleanText(req.UserAgent, 256), store.CleanText(req.IP, 64)
+	sid, err := uuid.NewV7()
+	if err != nil {
+		return Tokens{}, fmt.Errorf("session id: %w", err)
 	}
-	sess := store.Session{ID: uuid.NewString(), UserID: u.ID, DeviceID: d.ID, IP: req.IP, UserAgent: ua,
+	sess := store.Session{ID: sid.String(), UserID: u.ID, DeviceID: d.ID, IP: ip, UserAgent: ua,
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now + s.o.RefreshTTL.Milliseconds()}
 	refresh, rt := s.newRefresh(sess, now)
 	err = s.o.Store.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -226,6 +287,9 @@ func (s *Service) openSession(ctx context.Context, u store.User, req LoginReques
 	})
 	if err != nil {
 		return Tokens{}, fmt.Errorf("store session: %w", err)
+	}
+	if err := s.trimSessions(ctx, u.ID); err != nil {
+		s.o.Logger.Error("end sessions over the per-user cap", "user", u.ID, "err", err)
 	}
 	return s.tokens(u, sess, refresh)
 }
@@ -260,6 +324,7 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (Tokens, error) {
 	}
 	var (
 		out    Tokens
+		user   string
 		reused *store.Session
 	)
 	err := s.o.Store.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -304,18 +369,27 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (Tokens, error) {
 		}
 		var err error
 		out, err = s.tokens(u, sess, next)
+		user = u.ID
 		return err
 	})
 	if err != nil {
+		if errors.Is(err, ErrInvalidToken) {
+			s.o.Events.Emit(ctx, secevent.Event{Type: secevent.TokenRefreshed, TargetKind: "session", Outcome: secevent.Failure,
+				Details: map[string]string{"reason": "invalid, expired or revoked refresh token"}})
+		}
 		return Tokens{}, err
 	}
 	if reused != nil {
 		s.o.Logger.Warn("refresh token reused; session revoked", "user", reused.UserID, "session", reused.ID)
+		s.o.Events.Emit(ctx, secevent.Event{Type: secevent.TokenReused, Target: reused.ID, TargetKind: "session", Outcome: secevent.Denied,
+			Details: map[string]string{"user": reused.UserID}})
 		if _, err := s.revokeSessions(ctx, RevokeRefreshReuse, func(q *gorm.DB) *gorm.DB { return q.Where("id = ?", reused.ID) }); err != nil {
 			return Tokens{}, err
 		}
 		return Tokens{}, ErrInvalidToken
 	}
+	s.o.Events.Emit(ctx, secevent.Event{Type: secevent.TokenRefreshed, Actor: user, Target: out.SessionID, TargetKind: "session",
+		Outcome: secevent.Success, Details: map[string]string{"user": user}})
 	return out, nil
 }
 
@@ -349,11 +423,14 @@ func (s *Service) ChangePassword(ctx context.Context, id Identity, current, next
 	if !ok {
 		d := max(s.lock.fail(acctKey, s.lock.o.Threshold, now), s.lock.fail(ipKey, s.lock.o.IPThreshold, now))
 		if d > 0 {
+			s.passwordEvent(ctx, id, secevent.Denied, "lockout started")
 			return 0, &LockedError{RetryAfter: d}
 		}
+		s.passwordEvent(ctx, id, secevent.Failure, "wrong current password")
 		return 0, ErrWrongPassword
 	}
 	if err := checkPassword(next); err != nil {
+		s.passwordEvent(ctx, id, secevent.Failure, err.Error())
 		return 0, err
 	}
 	hash, err := HashPassword(next, s.o.Argon2)
@@ -364,9 +441,18 @@ func (s *Service) ChangePassword(ctx context.Context, id Identity, current, next
 		return 0, fmt.Errorf("store new password of %s: %w", u.ID, err)
 	}
 	s.lock.succeed(acctKey)
+	s.passwordEvent(ctx, id, secevent.Success, "")
 	n, err := s.RevokeUserSessions(ctx, u.ID, id.SessionID, RevokePasswordChanged)
 	s.o.Logger.Info("password changed", "user", u.ID, "other_sessions_revoked", n)
 	return n, err
+}
+
+func (s *Service) passwordEvent(ctx context.Context, id Identity, outcome, reason string) {
+	ev := secevent.Event{Type: secevent.PasswordChanged, Actor: id.UserID, Target: id.UserID, TargetKind: "user", Outcome: outcome}
+	if reason != "" {
+		ev.Details = map[string]string{"reason": reason}
+	}
+	s.o.Events.Emit(ctx, ev)
 }
 
 // SetActive deactivates (ending every session) or reactivates an account.
@@ -382,6 +468,11 @@ func (s *Service) SetActive(ctx context.Context, user string, active bool) (stor
 	if r.RowsAffected == 0 {
 		return store.User{}, fmt.Errorf("user %q: %w", user, ErrNotFound)
 	}
+	t := secevent.UserReactivated
+	if !active {
+		t = secevent.UserDeactivated
+	}
+	s.o.Events.Emit(ctx, secevent.Event{Type: t, Target: user, TargetKind: "user", Outcome: secevent.Success})
 	if !active {
 		if _, err := s.RevokeUserSessions(ctx, user, "", RevokeDeactivated); err != nil {
 			return store.User{}, err
@@ -436,6 +527,9 @@ func CreateInvite(ctx context.Context, st *store.Store, creator string, req Invi
 	if len(req.Note) > 256 {
 		return InviteView{}, &InputError{"note is longer than 256 bytes"}
 	}
+	if err := store.CheckText("note", req.Note); err != nil {
+		return InviteView{}, &InputError{err.Error()}
+	}
 	raw := make([]byte, 24)
 	_, _ = rand.Read(raw)
 	token := "inv_" + base64.RawURLEncoding.EncodeToString(raw)
@@ -451,7 +545,12 @@ func CreateInvite(ctx context.Context, st *store.Store, creator string, req Invi
 
 // CreateInvite is the package function with the service's store and clock.
 func (s *Service) CreateInvite(ctx context.Context, creator string, req InviteRequest) (InviteView, error) {
-	return CreateInvite(ctx, s.o.Store, creator, req, s.o.Now())
+	v, err := CreateInvite(ctx, s.o.Store, creator, req, s.o.Now())
+	if err == nil {
+		s.o.Events.Emit(ctx, secevent.Event{Type: secevent.InviteCreated, Actor: creator, Target: v.ID, TargetKind: "invite",
+			Outcome: secevent.Success, Details: map[string]string{"max_uses": strconv.Itoa(v.MaxUses), "expires_at": strconv.FormatInt(v.ExpiresAt, 10)}})
+	}
+	return v, err
 }
 
 // ListInvites returns invites, newest first.
@@ -476,5 +575,6 @@ func (s *Service) RevokeInvite(ctx context.Context, id string) error {
 	if r.RowsAffected == 0 {
 		return fmt.Errorf("invite %q: %w", id, ErrNotFound)
 	}
+	s.o.Events.Emit(ctx, secevent.Event{Type: secevent.InviteRevoked, Target: id, TargetKind: "invite", Outcome: secevent.Success})
 	return nil
 }

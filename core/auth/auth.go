@@ -20,6 +20,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
 )
 
@@ -114,6 +115,12 @@ type Options struct {
 	Now func() time.Time
 	// Hooks, when set, lets plugins refuse or observe password logins.
 	Hooks LoginHooks
+	// MaxSessions caps a user's active sessions: a login over it ends the
+	// least recently used ones (revoke reason session_limit). 0: no cap.
+	MaxSessions int
+	// Events receives the security events of logins, tokens, sessions,
+	// devices and accounts (nil: none).
+	Events *secevent.Outbox
 }
 
 // LoginHooks is the plugin host's seam into logins. UserWillLogIn runs after
@@ -325,19 +332,21 @@ func (s *Service) MaintainKeys() error {
 	if s.o.Now().Sub(newest) < s.o.KeyRotation {
 		return nil
 	}
-	_, err := s.RotateKeys()
+	_, err := s.RotateKeys(secevent.WithActor(context.Background(), secevent.System))
 	return err
 }
 
 // RotateKeys creates the next signing key: published at once, signing after
 // KeyPublishLead. The current key keeps verifying until its last token
 // expires.
-func (s *Service) RotateKeys() (KeyMeta, error) {
+func (s *Service) RotateKeys(ctx context.Context) (KeyMeta, error) {
 	m, err := GenerateKey(s.o.KeysDir, s.o.Alg, s.o.Now, s.o.KeyPublishLead)
 	if err != nil {
 		return KeyMeta{}, fmt.Errorf("auth: %w", err)
 	}
 	s.o.Logger.Info("rotated signing key", "kid", m.Kid, "alg", m.Alg, "signs_from", m.ActivatesAt)
+	s.o.Events.Emit(ctx, secevent.Event{Type: secevent.KeysRotated, Target: m.Kid, TargetKind: "key", Outcome: secevent.Success,
+		Details: map[string]string{"kid": m.Kid, "alg": m.Alg}})
 	return m, s.reloadKeys(false)
 }
 

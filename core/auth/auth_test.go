@@ -82,7 +82,7 @@ func TestKeyLifecycle(t *testing.T) {
 				t.Fatalf("signing alg %s, want %s", a, alg)
 			}
 			tokA, _ := s.Sign(u, "s1", "d1")
-			next, err := s.RotateKeys()
+			next, err := s.RotateKeys(context.Background())
 			if err != nil {
 				t.Fatal(err)
 			}

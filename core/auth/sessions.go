@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
 )
 
@@ -22,6 +23,7 @@ const (
 	RevokeDeactivated     = "deactivated"
 	RevokeRefreshReuse    = "refresh_reuse"
 	RevokeUser            = "user" // the owner ended it from another session
+	RevokeSessionLimit    = "session_limit"
 )
 
 // OnRevoke registers fn to be called with every batch of revoked sessions:
@@ -132,7 +134,31 @@ func (s *Service) revokeSessions(ctx context.Context, reason string, where func(
 	if len(rows) > 0 {
 		s.o.Logger.Info("sessions revoked", "count", len(rows), "reason", reason)
 	}
+	s.revokeEvents(ctx, rows, reason)
 	return len(rows), nil
+}
+
+// revokeEvents records one event per revoked session: logout for a logout,
+// session.revoked with the reason otherwise. The actor is the one ctx names
+// (the owner, an admin, a plugin); a logout without one (by refresh token)
+// is the owner's, anything else the system's (refresh-token reuse).
+func (s *Service) revokeEvents(ctx context.Context, rows []store.Session, reason string) {
+	t := secevent.SessionRevoked
+	if reason == RevokeLogout {
+		t = secevent.Logout
+	}
+	actor := secevent.ActorOf(ctx)
+	for _, r := range rows {
+		ev := secevent.Event{Type: t, Actor: actor, Target: r.ID, TargetKind: "session", Outcome: secevent.Success,
+			Details: map[string]string{"user": r.UserID, "reason": reason}}
+		if ev.Actor == "" {
+			ev.Actor = secevent.System
+			if reason == RevokeLogout {
+				ev.Actor = r.UserID
+			}
+		}
+		s.o.Events.Emit(ctx, ev)
+	}
 }
 
 // RevokeSession ends one session. With owner set, only that user's session
@@ -167,6 +193,29 @@ func (s *Service) RevokeUserSessions(ctx context.Context, user, keep, reason str
 		}
 		return q
 	})
+}
+
+// trimSessions ends user's least recently used active sessions beyond
+// MaxSessions. Every login calls it after its session committed, and the
+// order (last seen, then id: session ids are UUIDv7, so creation order on
+// a node) is total, so concurrent logins agree and the last one to finish
+// leaves at most MaxSessions.
+func (s *Service) trimSessions(ctx context.Context, user string) error {
+	if s.o.MaxSessions <= 0 {
+		return nil
+	}
+	var ids []string
+	err := s.o.Store.DB.WithContext(ctx).Model(&store.Session{}).
+		Where("user_id = ? AND revoked_at = 0 AND expires_at > ?", user, s.o.Now().UnixMilli()).
+		Order("last_seen_at DESC").Order("id DESC").Pluck("id", &ids).Error
+	if err != nil {
+		return fmt.Errorf("list sessions of %s: %w", user, err)
+	}
+	if len(ids) <= s.o.MaxSessions {
+		return nil
+	}
+	_, err = s.revokeSessions(ctx, RevokeSessionLimit, func(q *gorm.DB) *gorm.DB { return q.Where("id IN ?", ids[s.o.MaxSessions:]) })
+	return err
 }
 
 // SessionView is a session as its owner or an admin sees it.
@@ -220,6 +269,11 @@ func (d *DeviceSpec) check() error {
 	}
 	if len(d.PublicKey) > 4096 {
 		return &InputError{"device public_key is longer than 4096 bytes"}
+	}
+	for _, f := range []struct{ name, v string }{{"device name", d.Name}, {"device platform", d.Platform}, {"device public_key", d.PublicKey}} {
+		if err := store.CheckText(f.name, f.v); err != nil {
+			return &InputError{err.Error()}
+		}
 	}
 	if d.Name == "" {
 		d.Name = "unnamed device"
@@ -308,6 +362,8 @@ func (s *Service) RevokeDevice(ctx context.Context, user, id string) error {
 	if r.RowsAffected == 0 {
 		return fmt.Errorf("device %q: %w", id, ErrNotFound)
 	}
+	s.o.Events.Emit(ctx, secevent.Event{Type: secevent.DeviceRevoked, Target: id, TargetKind: "device", Outcome: secevent.Success,
+		Details: map[string]string{"user": user}})
 	_, err := s.revokeSessions(ctx, RevokeDevice, func(q *gorm.DB) *gorm.DB { return q.Where("device_id = ?", id) })
 	return err
 }
@@ -317,6 +373,10 @@ func (s *Service) RevokeDevice(ctx context.Context, user, id string) error {
 func (s *Service) deviceFor(ctx context.Context, user string, spec DeviceSpec, now int64) (store.Device, error) {
 	db := s.o.Store.DB.WithContext(ctx)
 	if spec.ID != "" {
+		rename := strings.TrimSpace(spec.Name) != ""
+		if err := spec.check(); err != nil {
+			return store.Device{}, err
+		}
 		var d store.Device
 		if err := db.Where("id = ? AND user_id = ? AND revoked_at = 0", spec.ID, user).Take(&d).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -328,7 +388,7 @@ func (s *Service) deviceFor(ctx context.Context, user string, spec DeviceSpec, n
 		if spec.PublicKey != "" {
 			upd["public_key"] = spec.PublicKey
 		}
-		if spec.Name != "" {
+		if rename {
 			upd["name"] = spec.Name
 		}
 		return d, db.Model(&store.Device{}).Where("id = ?", d.ID).Updates(upd).Error

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/casbin/casbin/v2/model"
 	"github.com/google/uuid"
 
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
 )
 
@@ -48,6 +50,8 @@ type Options struct {
 	CacheEntries int
 	// Now is the clock for time-bounded grants (default time.Now).
 	Now func() time.Time
+	// Events receives role, policy and clearance changes (nil: none).
+	Events *secevent.Outbox
 }
 
 // Request is one decision: may Sub do Act to an object in Room/Space/Org?
@@ -109,6 +113,10 @@ func invalidf(format string, args ...any) error {
 // been written, so that a deliberately emptied policy is not re-seeded.
 const SeedStep = "authz_seed_v1"
 
+// ClearanceStep is recorded once the clearance rule has been extended to
+// every room operation (ClearanceDenies) in a policy seeded before that.
+const ClearanceStep = "authz_clearance_v2"
+
 // New loads the policy (seeding it on first start) and returns the enforcer.
 func New(ctx context.Context, o Options) (*Enforcer, error) {
 	if o.Store == nil {
@@ -130,6 +138,9 @@ func New(ctx context.Context, o Options) (*Enforcer, error) {
 		o.Now = time.Now
 	}
 	if err := seed(ctx, o.Store); err != nil {
+		return nil, err
+	}
+	if err := extendClearance(ctx, o.Store); err != nil {
 		return nil, err
 	}
 	m, err := model.NewModelFromString(modelText)
@@ -221,6 +232,35 @@ func seedFirst(ctx context.Context, st *store.Store) error {
 		}
 	}
 	return st.MarkMigration(ctx, SeedStep)
+}
+
+// extendClearance adds, once, the clearance denies a policy seeded with
+// the first list lacks. Rules of that first list are not re-added: an
+// operator may have removed them on purpose.
+func extendClearance(ctx context.Context, st *store.Store) error {
+	done, err := st.MigrationDone(ctx, ClearanceStep)
+	if err != nil || done {
+		return err
+	}
+	stored, err := st.AuthzRules(ctx)
+	if err != nil {
+		return fmt.Errorf("authz: extend clearance rule: %w", err)
+	}
+	have := map[store.AuthzRule]bool{}
+	for _, r := range stored {
+		r.ID = 0
+		have[r] = true
+	}
+	var add []store.AuthzRule
+	for _, p := range ClearanceDenies() {
+		if r := ruleOf("p", p.rule()); !slices.Contains(clearanceSeededV1, p.Act) && !have[r] {
+			add = append(add, r)
+		}
+	}
+	if err := st.AddAuthzRules(ctx, add); err != nil {
+		return fmt.Errorf("authz: extend clearance rule: %w", err)
+	}
+	return st.MarkMigration(ctx, ClearanceStep)
 }
 
 // reloadLocked reads policy and attributes from the database. The caller
@@ -591,10 +631,14 @@ func (e *Enforcer) Assign(ctx context.Context, a Assignment) error {
 		return invalidf("room roles are memberships; assign them through the room")
 	}
 	e.mu.Lock()
-	_, err := e.ce.AddGroupingPolicy(a.Subject, a.Role, a.Scope)
+	added, err := e.ce.AddGroupingPolicy(a.Subject, a.Role, a.Scope)
 	e.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("authz: assign %v: %w", a, err)
+	}
+	if added {
+		e.emit(ctx, secevent.Event{Type: secevent.RoleAssigned, Target: a.Subject, TargetKind: "subject",
+			Outcome: secevent.Success, Details: map[string]string{"role": a.Role, "scope": a.Scope}})
 	}
 	if a.Role == RoleSuperadmin && strings.HasPrefix(a.Subject, "user:") {
 		_ = e.o.Store.SetUserRole(ctx, strings.TrimPrefix(a.Subject, "user:"), RoleSuperadmin)
@@ -614,6 +658,10 @@ func (e *Enforcer) Unassign(ctx context.Context, a Assignment) (bool, error) {
 	e.mu.Unlock()
 	if err != nil {
 		return false, fmt.Errorf("authz: unassign %v: %w", a, err)
+	}
+	if ok {
+		e.emit(ctx, secevent.Event{Type: secevent.RoleRemoved, Target: a.Subject, TargetKind: "subject",
+			Outcome: secevent.Success, Details: map[string]string{"role": a.Role, "scope": a.Scope}})
 	}
 	if ok && a.Role == RoleSuperadmin && strings.HasPrefix(a.Subject, "user:") {
 		_ = e.o.Store.SetUserRole(ctx, strings.TrimPrefix(a.Subject, "user:"), RoleMember)
@@ -780,6 +828,10 @@ func (e *Enforcer) AddRole(ctx context.Context, r Role) error {
 	}
 	e.mu.Unlock()
 	e.changed(Change{})
+	if err == nil {
+		e.emit(ctx, secevent.Event{Type: secevent.RoleCreated, Target: r.Name, TargetKind: "role",
+			Outcome: secevent.Success, Details: map[string]string{"inherits": strings.Join(r.Inherits, ",")}})
+	}
 	return err
 }
 
@@ -803,6 +855,9 @@ func (e *Enforcer) RemoveRole(ctx context.Context, name string) error {
 	e.compileLocked()
 	e.mu.Unlock()
 	e.changed(Change{})
+	if err == nil {
+		e.emit(ctx, secevent.Event{Type: secevent.RoleDeleted, Target: name, TargetKind: "role", Outcome: secevent.Success})
+	}
 	return err
 }
 
@@ -876,7 +931,24 @@ func (e *Enforcer) AddPolicy(ctx context.Context, p Policy) (bool, error) {
 	}
 	e.scheduleBoundary()
 	e.changed(Change{})
+	if ok {
+		e.policyEvent(ctx, secevent.PolicyAdded, p)
+	}
 	return ok, nil
+}
+
+// emit records a change of the policy; without an actor in ctx (a
+// registration's starting roles) the system made it.
+func (e *Enforcer) emit(ctx context.Context, ev secevent.Event) {
+	if secevent.ActorOf(ctx) == "" {
+		ev.Actor = secevent.System
+	}
+	e.o.Events.Emit(ctx, ev)
+}
+
+func (e *Enforcer) policyEvent(ctx context.Context, t secevent.Type, p Policy) {
+	e.emit(ctx, secevent.Event{Type: t, Target: strings.Join(p.rule(), ", "), TargetKind: "policy", Outcome: secevent.Success,
+		Details: map[string]string{"sub": p.Sub, "dom": p.Dom, "act": p.Act, "eft": p.Eft, "cond": p.Cond}})
 }
 
 // RemovePolicy removes a rule; it reports false when there was none.
@@ -890,6 +962,9 @@ func (e *Enforcer) RemovePolicy(ctx context.Context, p Policy) (bool, error) {
 	}
 	e.scheduleBoundary()
 	e.changed(Change{})
+	if ok {
+		e.policyEvent(ctx, secevent.PolicyRemoved, p)
+	}
 	return ok, nil
 }
 
@@ -912,6 +987,8 @@ func (e *Enforcer) SetClearance(ctx context.Context, user string, level int) err
 	e.mu.Unlock()
 	_ = e.watcher.Update()
 	e.changed(Change{Subject: User(user)})
+	e.emit(ctx, secevent.Event{Type: secevent.ClearanceChanged, Target: user, TargetKind: "user", Outcome: secevent.Success,
+		Details: map[string]string{"clearance": strconv.Itoa(level)}})
 	return nil
 }
 

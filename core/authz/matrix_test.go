@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -144,5 +145,71 @@ func TestPermissionMatrixDoc(t *testing.T) {
 			return
 		}
 		t.Fatalf("%s's matrix differs from the seeded policy; run UNHIDRA_WRITE_DOCS=1 go test ./core/authz -run TestPermissionMatrixDoc\nwant:\n%s", path, want)
+	}
+}
+
+// TestClearanceClosesEveryRoomOp checks the ABAC rule of
+// docs/authorization.md: in a room classified above the subject's clearance,
+// every room operation is denied whatever the role, except leaving it.
+func TestClearanceClosesEveryRoomOp(t *testing.T) {
+	e := newEnforcer(t, openStore(t), Options{})
+	org, sp, room := id(), id(), id()
+	for _, r := range matrixRows {
+		user := id()
+		r.assign(e, user, org, sp, room)
+		for _, op := range Ops {
+			if op.Level != LevelRoom {
+				continue
+			}
+			req := Request{Sub: User(user), Room: room, Space: sp, Org: org, Act: op.Name, Env: Env{Kind: store.KindPrivate}}
+			open := e.Decide(req)
+			req.Env.Classification = 50
+			closed := e.Decide(req)
+			if op.Name == OpRoomLeave {
+				if closed != open {
+					t.Errorf("%s: %s is %v above clearance, %v below: leaving must not depend on clearance", r.name, op.Name, closed, open)
+				}
+				continue
+			}
+			if closed {
+				t.Errorf("%s may %s in a room above their clearance", r.name, op.Name)
+			}
+		}
+	}
+}
+
+// An installation seeded before the clearance rule covered every room
+// operation gets the missing denies once, at start, and keeps an operator's
+// removal of an older one.
+func TestClearanceRuleExtendsOlderPolicies(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	e := newEnforcer(t, st, Options{})
+	e.Close()
+	// Make it look like a policy of the first seed, from which an operator
+	// removed the clearance deny on typing.
+	for _, p := range ClearanceDenies() {
+		if p.Act == OpRoomTyping || !slices.Contains(clearanceSeededV1, p.Act) {
+			if _, err := st.RemoveAuthzRule(ctx, ruleOf("p", p.rule())); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := st.DB.Where("id = ?", ClearanceStep).Delete(&store.Migration{}).Error; err != nil {
+		t.Fatal(err)
+	}
+	e = newEnforcer(t, st, Options{})
+	owner, room := id(), id()
+	e.SetRoomRole(owner, room, "owner")
+	req := Request{Sub: User(owner), Room: room, Space: id(), Org: id(), Env: Env{Kind: store.KindPrivate, Classification: 50}}
+	for _, op := range []string{OpMessageDelete, OpMessageDelAny, OpRoomKick, OpRolesAssign, OpRoomUpdate} {
+		req.Act = op
+		if e.Decide(req) {
+			t.Errorf("after the upgrade the owner may still %s above their clearance", op)
+		}
+	}
+	req.Act = OpRoomTyping
+	if !e.Decide(req) {
+		t.Error("the operator's removal of the typing deny was undone")
 	}
 }

@@ -227,11 +227,20 @@ func DefaultPolicies() []Policy {
 			ps = append(ps, allow(RoleSuperadmin, SysDomain, op.Name))
 		}
 	}
-	// ABAC: a room classified above the subject's clearance is closed to
-	// everyone below that clearance, whatever their role.
-	for _, op := range []string{OpRoomRead, OpRoomJoin, OpRoomMembersRead, OpMessageRead, OpMessageSend,
-		OpMessageEdit, OpMessageReact, OpRoomTyping, OpRoomMarkRead, OpRoomInvite} {
-		ps = append(ps, Policy{RoleGuest, "*", op, "deny", "clearance<classification"})
+	return append(ps, ClearanceDenies()...)
+}
+
+// ClearanceDenies are the ABAC rules: a room classified above the subject's
+// clearance is closed to everyone below that clearance, whatever their role
+// (every role inherits guest), for every room operation except leaving it —
+// reading, writing, deleting, membership and role changes alike. Leaving
+// only takes access away, so it stays open.
+func ClearanceDenies() []Policy {
+	var ps []Policy
+	for _, op := range Ops {
+		if op.Level == LevelRoom && op.Name != OpRoomLeave {
+			ps = append(ps, Policy{RoleGuest, "*", op.Name, "deny", "clearance<classification"})
+		}
 	}
 	return append(ps, pluginFramePolicies()...)
 }
@@ -256,6 +265,12 @@ var seedAdditions = []struct {
 }{
 	{"authz_seed_plugin_frame", pluginFramePolicies},
 }
+
+// clearanceSeededV1 are the operations the first seeded policy closed by
+// clearance; installations seeded then get the rest of ClearanceDenies once
+// (ClearanceStep).
+var clearanceSeededV1 = []string{OpRoomRead, OpRoomJoin, OpRoomMembersRead, OpMessageRead, OpMessageSend,
+	OpMessageEdit, OpMessageReact, OpRoomTyping, OpRoomMarkRead, OpRoomInvite}
 
 // Inheritance is the default role hierarchy as g rules in AnyDomain.
 func Inheritance() [][2]string {

@@ -4,15 +4,17 @@
 package chat
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
+	"unicode"
 
 	"github.com/google/uuid"
 
@@ -21,6 +23,7 @@ import (
 	"github.com/unhidra/unhidra/core/hub"
 	"github.com/unhidra/unhidra/core/metrics"
 	"github.com/unhidra/unhidra/core/ratelimit"
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
@@ -96,6 +99,14 @@ type Options struct {
 	// MessageLimit limits sends and mutations per user, over WebSocket and
 	// REST together (nil: none).
 	MessageLimit *ratelimit.Limiter
+	// ActionLimit limits the other room actions that write and broadcast
+	// (joins, leaves, read receipts) per user; RoomLimit limits room
+	// creation per user (nil: none).
+	ActionLimit *ratelimit.Limiter
+	RoomLimit   *ratelimit.Limiter
+	// Events receives message edits and deletions (metadata only), room
+	// role changes and message rate-limit refusals (nil: none).
+	Events *secevent.Outbox
 }
 
 // Service implements room actions.
@@ -350,7 +361,7 @@ type SendRequest struct {
 // to the plugin that registered it and never stored; "//" sends the text
 // with one slash removed.
 func (s *Service) Send(ctx context.Context, id auth.Identity, req SendRequest, done func(Ack, error)) {
-	if err := s.allowMessage(id); err != nil {
+	if err := s.allowMessage(ctx, id); err != nil {
 		done(Ack{}, err)
 		return
 	}
@@ -371,6 +382,13 @@ func (s *Service) send(ctx context.Context, user string, asMember bool, req Send
 	if len(req.Ref) > 128 {
 		done(Ack{}, Errorf(protocol.CodeBadRequest, "ref is longer than 128 bytes"))
 		return
+	}
+	if err := store.CheckText("ref", req.Ref); err != nil {
+		done(Ack{}, AsError(err))
+		return
+	}
+	if string(bytes.TrimSpace(req.Meta)) == "null" {
+		req.Meta = nil // "meta": null means no meta, whichever door it came through
 	}
 	if err := s.checkMeta(req.Meta); err != nil {
 		done(Ack{}, err)
@@ -461,17 +479,30 @@ func (s *Service) command(ctx context.Context, user string, req SendRequest, don
 	})
 }
 
+// checkText applies the rules of a message text: at most MaxText bytes,
+// storable, and not blank.
 func (s *Service) checkText(t string) error {
-	if strings.TrimSpace(t) == "" {
-		return Errorf(protocol.CodeBadRequest, "text is empty")
-	}
 	if len(t) > s.o.MaxText {
 		return Errorf(protocol.CodeTooLarge, "text is %d bytes; the limit is %d", len(t), s.o.MaxText)
 	}
-	if !utf8.ValidString(t) {
-		return Errorf(protocol.CodeBadRequest, "text is not valid UTF-8")
+	if err := store.CheckText("text", t); err != nil {
+		return AsError(err)
+	}
+	if blank(t) {
+		return Errorf(protocol.CodeBadRequest, "text is empty")
 	}
 	return nil
+}
+
+// blank reports whether t shows nothing: only white space, control and
+// format characters (zero-width spaces, joiners, byte-order marks).
+func blank(t string) bool {
+	for _, r := range t {
+		if !unicode.IsSpace(r) && !unicode.IsControl(r) && !unicode.Is(unicode.Cf, r) {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *Service) checkMeta(m json.RawMessage) error {
@@ -484,6 +515,9 @@ func (s *Service) checkMeta(m json.RawMessage) error {
 	var obj map[string]any
 	if err := json.Unmarshal(m, &obj); err != nil || obj == nil {
 		return Errorf(protocol.CodeBadRequest, "meta must be a JSON object")
+	}
+	if err := store.CheckJSON("meta", m); err != nil {
+		return AsError(err)
 	}
 	return nil
 }
@@ -500,7 +534,7 @@ type MutateRequest struct {
 
 // Mutate edits, deletes or reacts to a message; done runs once as for Send.
 func (s *Service) Mutate(ctx context.Context, id auth.Identity, req MutateRequest, done func(Ack, error)) {
-	if err := s.allowMessage(id); err != nil {
+	if err := s.allowMessage(ctx, id); err != nil {
 		done(Ack{}, err)
 		return
 	}
@@ -515,8 +549,8 @@ func (s *Service) Mutate(ctx context.Context, id auth.Identity, req MutateReques
 			return
 		}
 	case store.EventReaction:
-		if req.Emoji == "" || len(req.Emoji) > 64 || !utf8.ValidString(req.Emoji) || strings.ContainsAny(req.Emoji, " \t\n") {
-			done(Ack{}, Errorf(protocol.CodeBadRequest, "emoji must be 1–64 bytes of UTF-8 without spaces"))
+		if req.Emoji == "" || len(req.Emoji) > 64 || store.CheckText("emoji", req.Emoji) != nil || strings.ContainsAny(req.Emoji, " \t\n") {
+			done(Ack{}, Errorf(protocol.CodeBadRequest, "emoji must be 1–64 bytes of UTF-8 without spaces or NUL"))
 			return
 		}
 	case store.EventDeleted:
@@ -569,6 +603,14 @@ func (s *Service) Mutate(ctx context.Context, id auth.Identity, req MutateReques
 		done(Ack{Room: req.Room, ID: req.ID, Seq: r.Event.Seq, TS: r.Event.At}, nil)
 		if !r.NoChange {
 			s.publish(&r.Event)
+			if t, ok := messageEvents[r.Event.Kind]; ok {
+				d := map[string]string{"room": req.Room, "seq": strconv.FormatInt(r.Event.Seq, 10)}
+				if privileged {
+					d["privileged"] = "true"
+				}
+				s.o.Events.Emit(ctx, secevent.Event{Type: t, Actor: id.UserID, Target: req.ID, TargetKind: "message",
+					Outcome: secevent.Success, Details: d})
+			}
 			if s.o.Hooks != nil {
 				switch r.Event.Kind {
 				case store.EventEdited:
@@ -584,10 +626,23 @@ func (s *Service) Mutate(ctx context.Context, id auth.Identity, req MutateReques
 	}
 }
 
+// messageEvents are the security events of message changes (metadata only:
+// never the text).
+var messageEvents = map[string]secevent.Type{store.EventEdited: secevent.MessageEdited, store.EventDeleted: secevent.MessageDeleted}
+
 // allowMessage applies the per-user message rate.
-func (s *Service) allowMessage(id auth.Identity) error {
+func (s *Service) allowMessage(ctx context.Context, id auth.Identity) error {
 	if ok, wait := s.o.MessageLimit.Allow(id.UserID); !ok {
+		s.o.Events.RateLimited(secevent.WithActor(ctx, id.UserID), "messages", "user", id.UserID, s.o.MessageLimit.Rate(), wait)
 		return RateLimited(wait, "you are sending faster than %s", s.o.MessageLimit.Rate())
+	}
+	return nil
+}
+
+// allowAction applies the per-user rate of joins, leaves and read receipts.
+func (s *Service) allowAction(id auth.Identity, what string) error {
+	if ok, wait := s.o.ActionLimit.Allow(id.UserID); !ok {
+		return RateLimited(wait, "too many joins, leaves and read receipts (limit %s); this %s was not done", s.o.ActionLimit.Rate(), what)
 	}
 	return nil
 }

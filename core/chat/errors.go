@@ -34,6 +34,9 @@ func AsError(err error) *Error {
 	if errors.As(err, &oe) {
 		return &Error{Code: oe.Code, Message: oe.Msg}
 	}
+	if errors.Is(err, store.ErrBadText) {
+		return &Error{Code: protocol.CodeBadRequest, Message: err.Error()}
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return &Error{Code: protocol.CodeNotFound, Message: "not found"}
 	}

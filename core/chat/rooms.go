@@ -13,6 +13,7 @@ import (
 	"github.com/unhidra/unhidra/core/auth"
 	"github.com/unhidra/unhidra/core/authz"
 	"github.com/unhidra/unhidra/core/hub"
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
@@ -42,8 +43,14 @@ func (s *Service) CreateRoom(ctx context.Context, id auth.Identity, req CreateRo
 	if req.Name == "" && req.Kind != store.KindDirect && req.Kind != store.KindGroup {
 		return store.Room{}, false, Errorf(protocol.CodeBadRequest, "name is required")
 	}
-	if utf8.RuneCountInString(req.Name) > 100 || !utf8.ValidString(req.Name) {
-		return store.Room{}, false, Errorf(protocol.CodeBadRequest, "name must be valid UTF-8 of at most 100 characters")
+	if err := store.CheckText("name", req.Name); err != nil {
+		return store.Room{}, false, AsError(err)
+	}
+	if utf8.RuneCountInString(req.Name) > 100 {
+		return store.Room{}, false, Errorf(protocol.CodeBadRequest, "name is longer than 100 characters")
+	}
+	if err := store.CheckText("topic", req.Topic); err != nil {
+		return store.Room{}, false, AsError(err)
 	}
 	if len(req.Topic) > 500 {
 		return store.Room{}, false, Errorf(protocol.CodeBadRequest, "topic is longer than 500 bytes")
@@ -68,6 +75,7 @@ func (s *Service) CreateRoom(ctx context.Context, id auth.Identity, req CreateRo
 	// Resolve members (ids or usernames), dropping the creator and repeats.
 	seen := map[string]bool{id.UserID: true}
 	var others []string
+	refs := map[string]string{}
 	for _, m := range req.Members {
 		u, err := s.resolveUser(ctx, m)
 		if err != nil {
@@ -79,7 +87,11 @@ func (s *Service) CreateRoom(ctx context.Context, id auth.Identity, req CreateRo
 			}
 			seen[u.ID] = true
 			others = append(others, u.ID)
+			refs[u.ID] = m
 		}
+	}
+	if err := s.checkAdds(ctx, id.UserID, others, refs); err != nil {
+		return store.Room{}, false, err
 	}
 	now := store.Now()
 	r := store.Room{ID: uuid.NewString(), SpaceID: req.Space, Name: req.Name, Kind: req.Kind, Topic: req.Topic,
@@ -99,6 +111,9 @@ func (s *Service) CreateRoom(ctx context.Context, id auth.Identity, req CreateRo
 	members := []store.Member{{RoomID: r.ID, UserID: id.UserID, Role: "owner", JoinedAt: now}}
 	for _, u := range others {
 		members = append(members, store.Member{RoomID: r.ID, UserID: u, Role: "member", JoinedAt: now})
+	}
+	if ok, wait := s.o.RoomLimit.Allow(id.UserID); !ok {
+		return store.Room{}, false, RateLimited(wait, "you are creating rooms faster than %s", s.o.RoomLimit.Rate())
 	}
 	if err := s.o.Store.CreateRoom(ctx, &r, members); err != nil {
 		if errors.Is(err, store.ErrConflict) {
@@ -171,8 +186,15 @@ func (s *Service) Join(ctx context.Context, id auth.Identity, room string) (int6
 	}
 	st.mu.RLock()
 	_, already := st.members[id.UserID]
+	kind := st.room.Kind
 	st.mu.RUnlock()
+	if !already && kind == store.KindDirect {
+		return 0, errDirectFull
+	}
 	if !already {
+		if err := s.allowAction(id, "join"); err != nil {
+			return 0, err
+		}
 		if err := s.o.Store.AddMember(ctx, store.Member{RoomID: room, UserID: id.UserID, Role: "member", JoinedAt: store.Now()}); err != nil {
 			return 0, err
 		}
@@ -187,6 +209,10 @@ func (s *Service) Join(ctx context.Context, id auth.Identity, room string) (int6
 	return s.o.Store.LastSeq(ctx, room)
 }
 
+// errDirectFull refuses a third member of a direct room, on every path that
+// adds members (add, join, role assignment).
+var errDirectFull = Errorf(protocol.CodeBadRequest, "direct rooms cannot take more members")
+
 // AddMember adds user to room (room.invite). Direct rooms never grow, and
 // only people of the room's org can be added.
 func (s *Service) AddMember(ctx context.Context, id auth.Identity, room, user string) (store.User, error) {
@@ -195,7 +221,7 @@ func (s *Service) AddMember(ctx context.Context, id auth.Identity, room, user st
 		return store.User{}, err
 	}
 	if st.room.Kind == store.KindDirect {
-		return store.User{}, Errorf(protocol.CodeBadRequest, "direct rooms cannot take more members")
+		return store.User{}, errDirectFull
 	}
 	u, err := s.resolveUser(ctx, user)
 	if err != nil {
@@ -208,6 +234,9 @@ func (s *Service) AddMember(ctx context.Context, id auth.Identity, room, user st
 	_, had := st.members[u.ID]
 	st.mu.RUnlock()
 	if !had {
+		if err := s.checkAdds(ctx, id.UserID, []string{u.ID}, map[string]string{u.ID: user}); err != nil {
+			return store.User{}, err
+		}
 		if err := s.o.Store.AddMember(ctx, store.Member{RoomID: room, UserID: u.ID, Role: "member", JoinedAt: store.Now()}); err != nil {
 			return store.User{}, err
 		}
@@ -238,6 +267,11 @@ func (s *Service) RemoveMember(ctx context.Context, id auth.Identity, room, user
 	st.mu.RUnlock()
 	if !target {
 		return Errorf(protocol.CodeNotFound, "user %q is not a member", user)
+	}
+	if act == authz.OpRoomLeave {
+		if err := s.allowAction(id, "leave"); err != nil {
+			return err
+		}
 	}
 	if _, err := s.o.Store.RemoveMember(ctx, room, user); err != nil {
 		return err
@@ -366,6 +400,9 @@ func (s *Service) Read(ctx context.Context, id auth.Identity, room string, seq i
 	}
 	if seq < 1 || seq > last {
 		return Errorf(protocol.CodeBadRequest, "seq %d is outside the room's 1..%d", seq, last)
+	}
+	if err := s.allowAction(id, "read receipt"); err != nil {
+		return err
 	}
 	if err := s.o.Store.MarkRead(ctx, room, id.UserID, seq); err != nil {
 		return err
@@ -553,8 +590,11 @@ func (s *Service) UpdateRoom(ctx context.Context, id auth.Identity, room string,
 	r := st.room
 	st.mu.RUnlock()
 	if req.Topic != nil {
-		if len(*req.Topic) > 500 || !utf8.ValidString(*req.Topic) {
-			return store.Room{}, Errorf(protocol.CodeBadRequest, "topic must be valid UTF-8 of at most 500 bytes")
+		if err := store.CheckText("topic", *req.Topic); err != nil {
+			return store.Room{}, AsError(err)
+		}
+		if len(*req.Topic) > 500 {
+			return store.Room{}, Errorf(protocol.CodeBadRequest, "topic is longer than 500 bytes")
 		}
 		r.Topic = *req.Topic
 	}
@@ -599,6 +639,18 @@ func (s *Service) SetMemberRole(ctx context.Context, id auth.Identity, room, use
 	if err := s.inScope(u.ID, st.room.SpaceID, st.org, user); err != nil {
 		return err
 	}
+	st.mu.RLock()
+	_, had := st.members[u.ID]
+	kind := st.room.Kind
+	st.mu.RUnlock()
+	if !had && kind == store.KindDirect {
+		return errDirectFull
+	}
+	if !had {
+		if err := s.checkAdds(ctx, id.UserID, []string{u.ID}, map[string]string{u.ID: user}); err != nil {
+			return err
+		}
+	}
 	stored := role
 	if role == authz.RoleRoomadmin {
 		stored = "owner"
@@ -607,9 +659,13 @@ func (s *Service) SetMemberRole(ctx context.Context, id auth.Identity, room, use
 		return err
 	}
 	st.mu.RLock()
-	_, had := st.members[u.ID]
+	prev, had := st.members[u.ID]
 	st.mu.RUnlock()
 	s.setMember(st, u.ID, stored)
+	if prev != stored {
+		s.o.Events.Emit(ctx, secevent.Event{Type: secevent.RoleAssigned, Actor: id.UserID, Target: authz.User(u.ID), TargetKind: "subject",
+			Outcome: secevent.Success, Details: map[string]string{"role": role, "scope": "room:" + room}})
+	}
 	if !had {
 		s.o.Hub.SubscribeUser(room, u.ID)
 		f := protocol.Frame{Type: protocol.TypeJoined, Room: room, User: u.ID}

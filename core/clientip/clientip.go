@@ -1,5 +1,6 @@
 // Package clientip finds the client address of a request, which the front
-// door keys lockout, throttling and rate limits by. Without trusted proxies
+// door keys lockout, throttling and rate limits by (grouped by Key: IPv6 by
+// /64). Without trusted proxies
 // it is the TCP peer. When the peer is a trusted proxy, it is the rightmost
 // X-Forwarded-For entry that is not itself a trusted proxy: proxies append
 // what they saw, so entries left of that one were written by the client and
@@ -49,6 +50,12 @@ func New(proxies []string) (*Resolver, error) {
 	return &r, nil
 }
 
+// Trusted reports whether a is one of the trusted proxies (never, for a nil
+// Resolver).
+func (r *Resolver) Trusted(a netip.Addr) bool {
+	return r != nil && r.isTrusted(a)
+}
+
 func (r *Resolver) isTrusted(a netip.Addr) bool {
 	a = a.Unmap()
 	for _, p := range r.trusted {
@@ -85,4 +92,34 @@ func (r *Resolver) IP(c *fiber.Ctx) string {
 		}
 	}
 	return client.String()
+}
+
+// Group is what per-address limits count by: an IPv4 address on its own,
+// an IPv6 address by its /64. One host or one home network is normally
+// given a whole /64, so counting single IPv6 addresses would hand it 2^64
+// budgets. The zero Prefix stands for an invalid address.
+func Group(a netip.Addr) netip.Prefix {
+	a = a.Unmap().WithZone("")
+	if !a.IsValid() {
+		return netip.Prefix{}
+	}
+	if a.Is4() {
+		return netip.PrefixFrom(a, 32)
+	}
+	p, _ := a.Prefix(64)
+	return p
+}
+
+// Key is the text form of Group for a client address as IP returns it:
+// "192.0.2.7" stays itself, "2001:db8:1:2::7" becomes "2001:db8:1:2::/64".
+// Text that is not an address is its own key.
+func Key(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	if g := Group(a); g.Addr().Is6() {
+		return g.String()
+	}
+	return a.Unmap().String()
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/unhidra/unhidra/core/chat"
 	"github.com/unhidra/unhidra/core/metrics"
 	"github.com/unhidra/unhidra/core/ratelimit"
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
 
@@ -86,6 +87,9 @@ type Options struct {
 	FrameRate ratelimit.Rate
 	// ClientIP returns a request's client address (default: the TCP peer).
 	ClientIP func(*fiber.Ctx) string
+	// Events receives rate-limit refusals of handshakes and frames; frames'
+	// actions carry the session's client address and User-Agent (nil: none).
+	Events *secevent.Outbox
 }
 
 // Gateway accepts WebSocket sessions.
@@ -209,6 +213,7 @@ func (g *Gateway) Handler(c *fiber.Ctx) error {
 	}
 	ip := g.o.ClientIP(c)
 	if ok, wait := g.o.HandshakeLimit.Allow(ip); !ok {
+		g.o.Events.RateLimited(c.UserContext(), "ws_handshake", "address", ip, g.o.HandshakeLimit.Rate(), wait)
 		e := chat.RateLimited(wait, "too many connection attempts from this address (limit %s)", g.o.HandshakeLimit.Rate())
 		c.Set(fiber.HeaderRetryAfter, strconv.FormatInt((e.RetryAfterMs+999)/1000, 10))
 		if m := g.o.Metrics; m != nil {
@@ -231,6 +236,7 @@ func (g *Gateway) Handler(c *fiber.Ctx) error {
 	// client's handshake completes it receives every event of its rooms
 	// (a client that connects and then sees a send must get it).
 	s := newSession(g, id, g.nextID.Add(1))
+	s.ctx = secevent.WithActor(secevent.WithRequest(context.Background(), ip, c.Get(fiber.HeaderUserAgent)), id.UserID)
 	if err := g.register(c.UserContext(), s); err != nil {
 		g.o.Logger.Error("open session", "user", id.UserID, "err", err)
 		return g.refuse(c, fiber.StatusServiceUnavailable, protocol.CodeUnavailable, "open_failed", "could not open the session; retry shortly")
@@ -303,7 +309,7 @@ func (g *Gateway) serve(s *session, conn *websocket.Conn) {
 		return
 	}
 	defer g.unregister(s)
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	s.attach(conn) // starts the writer if frames are waiting, and pings
 	s.readLoop(ctx)

@@ -30,6 +30,9 @@ type session struct {
 	g     *Gateway
 	ident auth.Identity
 	id    uint64
+	// ctx carries the handshake's client address, User-Agent and user for
+	// the security events of the session's frames.
+	ctx context.Context
 	// state moves pending → attached (the hijack handler got the socket) or
 	// pending → abandoned (the 101 was never written); whoever moves it owns
 	// the cleanup.
@@ -41,7 +44,10 @@ type session struct {
 	queue      [][]byte
 	spare      [][]byte
 	bytes      int
+	pongAt     int      // index in queue of the pong not yet taken by the writer, or -1
+	owed       int      // pongs replaced by a newer one since the writer last took the queue
 	closing    bool     // no more frames accepted; final frames queued
+	slow       bool     // closed as a slow consumer: the reader stops too
 	final      [][]byte // goodbye + close frame, written after the queue
 	dead       bool     // writer must stop without writing
 	writing    bool     // a writer goroutine is running
@@ -61,7 +67,7 @@ const (
 )
 
 func newSession(g *Gateway, id auth.Identity, sid uint64) *session {
-	return &session{g: g, ident: id, id: sid,
+	return &session{g: g, ident: id, id: sid, pongAt: -1, ctx: context.Background(),
 		writerDone: make(chan struct{})}
 }
 
@@ -82,7 +88,7 @@ func (s *session) attach(conn *websocket.Conn) {
 
 // pingTick pings every PingInterval from a timer rather than a goroutine.
 func (s *session) pingTick() {
-	s.control(websocket.PingMessage, nil)
+	s.Enqueue(hub.AppendFrame(nil, websocket.PingMessage, nil))
 	s.mu.Lock()
 	if !s.dead && !s.closing {
 		s.ping.Reset(s.g.o.PingInterval)
@@ -94,15 +100,35 @@ func (s *session) pingTick() {
 func (s *session) SessionID() uint64 { return s.id }
 func (s *session) UserID() string    { return s.ident.UserID }
 
-// Enqueue queues a complete frame. It never blocks; a session whose queue is
-// over its bounds becomes a slow consumer and is closed.
-func (s *session) Enqueue(frame []byte) bool {
+// Enqueue queues a complete frame — data or control (pings, pongs). It never
+// blocks; a session whose queue is over its bounds becomes a slow consumer
+// and is closed.
+func (s *session) Enqueue(frame []byte) bool { return s.enqueue(frame, false) }
+
+// pong queues the answer to a client's ping. Only the latest ping needs one
+// (RFC 6455 §5.5.3), so a newer pong replaces one the writer has not taken
+// yet; the replaced one still counts against the frame bound, so a client
+// that pings without reading becomes a slow consumer as fast as one that
+// is sent more than it reads, while it costs one frame of memory.
+func (s *session) pong(payload []byte) bool {
+	return s.enqueue(hub.AppendFrame(nil, websocket.PongMessage, payload), true)
+}
+
+func (s *session) enqueue(frame []byte, pong bool) bool {
 	s.mu.Lock()
 	if s.closing || s.dead {
 		s.mu.Unlock()
 		return false
 	}
-	if len(s.queue) >= s.g.o.QueueFrames || s.bytes+len(frame) > s.g.o.QueueBytes {
+	// frames is what the session owes the client with this frame, added
+	// is how many bytes the queue grows by.
+	replace := pong && s.pongAt >= 0
+	frames, added := len(s.queue)+s.owed+1, len(frame)
+	if replace {
+		s.owed++
+		frames, added = len(s.queue)+s.owed, len(frame)-len(s.queue[s.pongAt])
+	}
+	if frames > s.g.o.QueueFrames || s.bytes+added > s.g.o.QueueBytes {
 		s.mu.Unlock()
 		if m := s.g.o.Metrics; m != nil {
 			m.QueueDrops.Inc()
@@ -112,8 +138,16 @@ func (s *session) Enqueue(frame []byte) bool {
 		s.shutdownDropping(protocol.ReasonSlowConsumer, websocket.ClosePolicyViolation)
 		return false
 	}
+	s.bytes += added
+	if replace {
+		s.queue[s.pongAt] = frame
+		s.mu.Unlock()
+		return true
+	}
+	if pong {
+		s.pongAt = len(s.queue)
+	}
 	s.queue = append(s.queue, frame)
-	s.bytes += len(frame)
 	s.kickLocked()
 	s.mu.Unlock()
 	return true
@@ -181,8 +215,9 @@ func (s *session) shutdownDropping(reason string, code int) {
 		s.mu.Unlock()
 		return
 	}
-	s.closing = true
-	s.queue, s.bytes = s.queue[:0], 0
+	s.closing, s.slow = true, true
+	clear(s.queue) // the backing array outlives this; the frames need not
+	s.queue, s.bytes, s.pongAt, s.owed = s.queue[:0], 0, -1, 0
 	s.final = [][]byte{goodbyeFrame(reason, 0), closeFrame(code, reason)}
 	s.kickLocked()
 	s.mu.Unlock()
@@ -224,18 +259,15 @@ func (s *session) isClosing() bool {
 	return s.closing || s.dead
 }
 
-// control queues a control frame (pong) ahead of nothing in particular; it
-// is still written in order by the single writer.
-func (s *session) control(opcode byte, payload []byte) {
+// slowConsumer reports whether the session was closed as a slow consumer.
+func (s *session) slowConsumer() bool {
 	s.mu.Lock()
-	if s.closing || s.dead {
-		s.mu.Unlock()
-		return
-	}
-	s.queue = append(s.queue, hub.AppendFrame(nil, opcode, payload))
-	s.kickLocked()
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	return s.slow
 }
+
+// errSlowConsumer ends the reader of a session closed as a slow consumer.
+var errSlowConsumer = errors.New("session closed as a slow consumer")
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
@@ -260,7 +292,7 @@ func (s *session) flush() {
 			return
 		}
 		s.queue, s.spare = s.spare[:0], batch
-		s.bytes = 0
+		s.bytes, s.pongAt, s.owed = 0, -1, 0
 		s.mu.Unlock()
 
 		bp := bufPool.Get().(*[]byte)
@@ -323,9 +355,15 @@ func (s *session) readLoop(ctx context.Context) {
 	s.lastExtend = time.Time{}
 	s.extendDeadline()
 	c.SetPongHandler(func(string) error { s.extendDeadline(); return nil })
+	// Pongs go through the same bounded queue as everything else (see
+	// pong), so a client that pings without reading becomes a slow
+	// consumer. From then on nothing more is read: its pings back up on its
+	// side, not here.
 	c.SetPingHandler(func(data string) error {
 		s.extendDeadline()
-		s.control(websocket.PongMessage, []byte(data))
+		if !s.pong([]byte(data)) && s.slowConsumer() {
+			return errSlowConsumer
+		}
 		return nil
 	})
 	c.SetCloseHandler(func(code int, text string) error {
@@ -343,6 +381,9 @@ func (s *session) readLoop(ctx context.Context) {
 			return
 		}
 		if s.isClosing() {
+			if s.slowConsumer() {
+				return
+			}
 			// After goodbye only the client's close matters; frames that
 			// cross it are dropped, and the closing deadline stays put.
 			continue
@@ -463,6 +504,7 @@ func (s *session) handle(ctx context.Context, data []byte) {
 	}
 	if r := s.g.o.FrameRate; !r.Unlimited() {
 		if ok, wait := s.frames.Take(r, time.Now()); !ok {
+			s.g.o.Events.RateLimited(ctx, "ws_frames", "user", s.ident.UserID, r, wait)
 			s.sendError(f.Ref, chat.RateLimited(wait, "more than %s frames on this connection", r))
 			return
 		}

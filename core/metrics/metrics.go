@@ -11,6 +11,11 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
+	// TCP connections held by the listener (HTTP and WebSocket alike).
+	TCPConnections prometheus.Gauge
+	TCPShed        *prometheus.CounterVec // reason: max_conns, max_conns_per_ip
+	AcceptRetries  prometheus.Counter
+
 	Connections   prometheus.Gauge
 	Handshakes    *prometheus.CounterVec // result: ok, unauthorized, forbidden_origin, draining
 	FramesIn      *prometheus.CounterVec // type
@@ -33,13 +38,25 @@ type Metrics struct {
 	PluginRestarts *prometheus.CounterVec   // plugin
 	PluginUp       *prometheus.GaugeVec     // plugin
 	PluginDenied   *prometheus.CounterVec   // plugin, capability
+
+	// Security event stream (core/secevent).
+	SecurityEvents           prometheus.Counter
+	SecurityEventsDropped    *prometheus.CounterVec // reason: queue_full, write_failed, unknown_type, closed
+	SecurityEventsSuppressed prometheus.Counter
+	SecurityEventsPruned     prometheus.Counter
+	SecurityEventsDelivered  *prometheus.CounterVec // plugin
 }
 
 // New registers the collectors (and Go/process collectors) on a fresh registry.
 func New() *Metrics {
 	r := prometheus.NewRegistry()
 	m := &Metrics{
-		Registry:    r,
+		Registry:       r,
+		TCPConnections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "unhidra_tcp_connections", Help: "Open TCP connections (HTTP and WebSocket)."}),
+		TCPShed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_tcp_shed_total",
+			Help: "Connections closed at accept because a cap was reached, by cap."}, []string{"reason"}),
+		AcceptRetries: prometheus.NewCounter(prometheus.CounterOpts{Name: "unhidra_tcp_accept_retries_total",
+			Help: "Accept errors (e.g. out of file descriptors) retried after a backoff."}),
 		Connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "unhidra_ws_connections", Help: "Open WebSocket sessions."}),
 		Handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_ws_handshakes_total",
 			Help: "WebSocket handshakes by result."}, []string{"result"}),
@@ -73,11 +90,22 @@ func New() *Metrics {
 			Help: "1 when the plugin process is running and activated."}, []string{"plugin"}),
 		PluginDenied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_plugin_host_denied_total",
 			Help: "Host-API calls refused because they are outside the plugin's grants."}, []string{"plugin", "capability"}),
+		SecurityEvents: prometheus.NewCounter(prometheus.CounterOpts{Name: "unhidra_security_events_total",
+			Help: "Security events written to the outbox."}),
+		SecurityEventsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_security_events_dropped_total",
+			Help: "Security events lost before the outbox, by reason."}, []string{"reason"}),
+		SecurityEventsSuppressed: prometheus.NewCounter(prometheus.CounterOpts{Name: "unhidra_security_events_suppressed_total",
+			Help: "Rate-limit refusals not emitted as events (one per limit and client per second is)."}),
+		SecurityEventsPruned: prometheus.NewCounter(prometheus.CounterOpts{Name: "unhidra_security_events_pruned_total",
+			Help: "Security events deleted from the bounded outbox."}),
+		SecurityEventsDelivered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "unhidra_security_events_delivered_total",
+			Help: "Security events acknowledged by a plugin's OnSecurityEvents."}, []string{"plugin"}),
 	}
-	r.MustRegister(m.Connections, m.Handshakes, m.FramesIn, m.FramesOut, m.WriteBatches, m.Messages,
+	r.MustRegister(m.TCPConnections, m.TCPShed, m.AcceptRetries, m.Connections, m.Handshakes, m.FramesIn, m.FramesOut, m.WriteBatches, m.Messages,
 		m.Deliveries, m.FanoutSeconds, m.CommitBatch, m.QueueDrops, m.SlowConsumers, m.ErrorsSent,
 		m.PluginCalls, m.PluginErrors, m.PluginTimeouts, m.PluginSeconds, m.PluginBreaker, m.PluginRestarts,
 		m.PluginUp, m.PluginDenied,
+		m.SecurityEvents, m.SecurityEventsDropped, m.SecurityEventsSuppressed, m.SecurityEventsPruned, m.SecurityEventsDelivered,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -22,6 +22,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,7 @@ import (
 	"github.com/unhidra/unhidra/core/chat"
 	"github.com/unhidra/unhidra/core/metrics"
 	"github.com/unhidra/unhidra/core/pluginhost/wasmhost"
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
 	"github.com/unhidra/unhidra/sdk/plugin"
 	pb "github.com/unhidra/unhidra/sdk/proto/pluginv1"
@@ -89,6 +91,9 @@ type Options struct {
 	// MissingOK makes a missing Path mean "no plugins" at Start (for the
 	// default path, so the binary runs anywhere). Reload still needs it.
 	MissingOK bool
+	// Events receives plugin lifecycle and admin events, and is the stream
+	// OnSecurityEvents delivers (nil: neither).
+	Events *secevent.Outbox
 }
 
 // Host runs the plugins of one server.
@@ -156,7 +161,7 @@ func (h *Host) Start(ctx context.Context, ch *chat.Service) error {
 	if h.o.Path == "" {
 		return nil
 	}
-	_, err := h.Reload(ctx)
+	_, err := h.reload(ctx)
 	if err != nil && h.o.MissingOK && errors.Is(err, fs.ErrNotExist) {
 		h.o.Logger.Info("no plugins file; running without plugins", "file", h.o.Path)
 		return nil
@@ -177,8 +182,30 @@ type ReloadResult struct {
 // executable file) are swapped in (start new, switch, stop old), changed
 // config goes to OnConfigurationChange (or a swap when the plugin lacks it),
 // and grants, limits and policies apply at once. WebSocket sessions are
-// untouched. An invalid file changes nothing.
+// untouched. An invalid file changes nothing. Each reload is a
+// plugins.reloaded security event (actor: the admin in ctx, else system).
 func (h *Host) Reload(ctx context.Context) (ReloadResult, error) {
+	res, err := h.reload(ctx)
+	ev := secevent.Event{Type: secevent.PluginsReloaded, TargetKind: "plugins", Target: h.o.Path, Outcome: secevent.Success,
+		Details: map[string]string{"started": strings.Join(res.Started, ","), "stopped": strings.Join(res.Stopped, ","),
+			"swapped": strings.Join(res.Swapped, ","), "reconfigured": strings.Join(res.Reconfigured, ",")}}
+	if err != nil {
+		ev.Outcome, ev.Details["error"] = secevent.Failure, err.Error()
+	}
+	h.emit(ctx, ev)
+	return res, err
+}
+
+// emit records a security event; the actor is the one ctx names, else
+// system (the supervisor, SIGHUP).
+func (h *Host) emit(ctx context.Context, ev secevent.Event) {
+	if ev.Actor == "" && secevent.ActorOf(ctx) == "" {
+		ev.Actor = secevent.System
+	}
+	h.o.Events.Emit(ctx, ev)
+}
+
+func (h *Host) reload(ctx context.Context) (ReloadResult, error) {
 	var res ReloadResult
 	if h.o.Path == "" {
 		return res, errors.New("no plugins file configured (--plugins)")
@@ -232,14 +259,20 @@ func (h *Host) Reload(ctx context.Context) (ReloadResult, error) {
 			case !sameProcess(prev, spec) || m.binaryChanged():
 				if err := m.swap(ctx); err != nil {
 					h.o.Logger.Error("plugin upgrade failed; the old process keeps running", "plugin", spec.ID, "err", err)
+					h.emit(ctx, secevent.Event{Type: secevent.PluginUpgraded, Target: spec.ID, TargetKind: "plugin",
+						Outcome: secevent.Failure, Details: map[string]string{"error": err.Error()}})
 				} else {
 					res.Swapped = append(res.Swapped, spec.ID)
+					h.emit(ctx, secevent.Event{Type: secevent.PluginUpgraded, Target: spec.ID, TargetKind: "plugin", Outcome: secevent.Success})
 				}
 			case string(prev.Config) != string(spec.Config):
 				if err := m.reconfigure(ctx); err != nil {
 					h.o.Logger.Error("plugin reconfigure failed", "plugin", spec.ID, "err", err)
+					h.emit(ctx, secevent.Event{Type: secevent.PluginReconfigured, Target: spec.ID, TargetKind: "plugin",
+						Outcome: secevent.Failure, Details: map[string]string{"error": err.Error()}})
 				} else {
 					res.Reconfigured = append(res.Reconfigured, spec.ID)
+					h.emit(ctx, secevent.Event{Type: secevent.PluginReconfigured, Target: spec.ID, TargetKind: "plugin", Outcome: secevent.Success})
 				}
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/unhidra/unhidra/core/chat"
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
 	pb "github.com/unhidra/unhidra/sdk/proto/pluginv1"
 	"github.com/unhidra/unhidra/sdk/protocol"
@@ -42,7 +43,8 @@ func (m *managed) authorize(ctx context.Context, req any, info *grpc.UnaryServer
 	}
 	ctx, cancel := context.WithTimeout(ctx, hostCallCeiling)
 	defer cancel()
-	return handler(ctx, req)
+	// What the call changes is acted by the plugin (security events).
+	return handler(secevent.WithActor(ctx, "plugin:"+m.id), req)
 }
 
 // hostAPI serves the Host service to one plugin.

@@ -160,8 +160,6 @@ func requestHead(c *fiber.Ctx, id string, o HTTPOptions) *pb.HTTPRequestHead {
 		if who, err := o.Auth.Authenticate(c.UserContext(), tok); err == nil {
 			head.UserId, head.SessionId = who.UserID, who.SessionID
 		} else {
-			// Security event site (token.rejected on plugin HTTP): the
-			// request goes on anonymous.
 			o.Logger.Info("plugin HTTP request with an invalid access token; passed on anonymous",
 				"plugin", id, "ip", head.RemoteAddr, "err", err)
 		}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/unhidra/unhidra/core/pluginhost/wasmhost"
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/sdk/plugin"
 	pb "github.com/unhidra/unhidra/sdk/proto/pluginv1"
 )
@@ -50,6 +52,9 @@ type managed struct {
 	swapc  chan swapReq
 	first  chan struct{} // closed after the first start attempt
 	notify chan func()   // notification hooks, run in order by one worker
+	// feedWake is poked when a process is installed or the spec changes
+	// (the security feed looks again at once instead of waiting).
+	feedWake chan struct{}
 
 	mu        sync.Mutex
 	state     string
@@ -109,7 +114,7 @@ type hookParams struct {
 
 func newManaged(h *Host, spec *Spec) *managed {
 	m := &managed{h: h, id: spec.ID, done: make(chan struct{}), swapc: make(chan swapReq),
-		first: make(chan struct{}), notify: make(chan func(), 1024), state: "starting",
+		first: make(chan struct{}), notify: make(chan func(), 1024), feedWake: make(chan struct{}, 1), state: "starting",
 		bot: uuid.NewSHA1(uuid.NameSpaceURL, []byte("unhidra:plugin:"+spec.ID)).String()}
 	m.ctx, m.cancel = context.WithCancel(h.ctx)
 	m.hooks = make([]*hookState, numHooks)
@@ -142,9 +147,25 @@ func (m *managed) apply(spec *Spec) {
 		m.hooks[i].params.Store(&hookParams{timeout: timeoutFor(spec, pb.Hook(i)), policy: policyFor(spec, pb.Hook(i)),
 			failures: spec.Breaker.Failures, cooldown: spec.Breaker.Cooldown})
 	}
+	m.poke() // grants may have changed
+}
+
+// poke tells the security feed to look again at once (a process was
+// installed, grants changed).
+func (m *managed) poke() {
+	select {
+	case m.feedWake <- struct{}{}:
+	default:
+	}
 }
 
 func (m *managed) log() *slog.Logger { return m.h.o.Logger.With("plugin", m.id) }
+
+// emit records a lifecycle event of this plugin, acted by the system.
+func (m *managed) emit(t secevent.Type, outcome string, details map[string]string) {
+	m.h.o.Events.Emit(context.Background(), secevent.Event{Type: t, Actor: secevent.System, Target: m.id, TargetKind: "plugin",
+		Outcome: outcome, Details: details})
+}
 
 func (m *managed) setState(s, errText string) {
 	m.mu.Lock()
@@ -178,6 +199,9 @@ func (m *managed) launch() {
 	if spec.Tick > 0 {
 		go m.ticker()
 	}
+	if m.h.o.Events != nil {
+		go m.securityFeed()
+	}
 	select {
 	case <-m.first:
 	case <-m.ctx.Done():
@@ -209,12 +233,18 @@ func (m *managed) run() {
 				return
 			}
 			m.log().Error("plugin failed to start", "err", err)
+			m.emit(secevent.PluginCrashed, secevent.Failure, map[string]string{"error": err.Error()})
 			if !m.crashed(err) {
 				return
 			}
 			continue
 		}
 		m.install(inst)
+		m.mu.Lock()
+		restarts := m.restarts
+		m.mu.Unlock()
+		m.emit(secevent.PluginStarted, secevent.Success, map[string]string{"pid": strconv.Itoa(inst.pid),
+			"kind": m.spec.Load().Kind, "restart": strconv.FormatInt(restarts, 10)})
 		failedPings := 0
 	watch:
 		for {
@@ -227,6 +257,7 @@ func (m *managed) run() {
 				}
 				err := fmt.Errorf("plugin process %d exited", inst.pid)
 				m.log().Error("plugin crashed", "pid", inst.pid)
+				m.emit(secevent.PluginCrashed, secevent.Failure, map[string]string{"pid": strconv.Itoa(inst.pid), "error": err.Error()})
 				if !m.crashed(err) {
 					return
 				}
@@ -259,6 +290,7 @@ func (m *managed) run() {
 				m.cur.CompareAndSwap(inst, nil)
 				m.stopInstance(inst)
 				m.setState("stopped", "")
+				m.emit(secevent.PluginStopped, secevent.Success, nil)
 				return
 			}
 		}
@@ -288,6 +320,7 @@ func (m *managed) install(inst *instance) {
 	m.cur.Store(inst)
 	m.known.Store(inst.hooks)
 	m.setState("running", "")
+	m.poke()
 }
 
 // ping checks the process answers gRPC health checks within d. go-plugin's
@@ -329,6 +362,7 @@ func (m *managed) crashed(err error) bool {
 	if n >= spec.Restart.MaxCrashes {
 		m.log().Error("plugin disabled: too many crashes", "crashes", n, "window", spec.Restart.Window)
 		m.setState("crashed-disabled", fmt.Sprintf("%v (%d crashes within %v; fix it and reload plugins.yaml)", err, n, spec.Restart.Window))
+		m.emit(secevent.PluginCrashDisabled, secevent.Failure, map[string]string{"crashes": strconv.Itoa(n), "error": err.Error()})
 		return false
 	}
 	m.setState("restarting", err.Error())

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/unhidra/unhidra/core/secevent"
 )
 
 // ErrUnknownPlugin is returned by SetEnabled for an id plugins.yaml lacks.
@@ -22,6 +24,19 @@ var ErrUnknownPlugin = errors.New("no such plugin in plugins.yaml")
 // (atomically, same permissions); if the reload then fails, the old file is
 // put back. No WebSocket session is touched.
 func (h *Host) SetEnabled(ctx context.Context, id string, on bool) (ReloadResult, error) {
+	res, err := h.setEnabled(ctx, id, on)
+	ev := secevent.Event{Type: secevent.PluginDisabled, Target: id, TargetKind: "plugin", Outcome: secevent.Success}
+	if on {
+		ev.Type = secevent.PluginEnabled
+	}
+	if err != nil {
+		ev.Outcome, ev.Details = secevent.Failure, map[string]string{"error": err.Error()}
+	}
+	h.emit(ctx, ev)
+	return res, err
+}
+
+func (h *Host) setEnabled(ctx context.Context, id string, on bool) (ReloadResult, error) {
 	if h.o.Path == "" {
 		return ReloadResult{}, errors.New("no plugins file configured (--plugins)")
 	}
@@ -45,7 +60,7 @@ func (h *Host) SetEnabled(ctx context.Context, id string, on bool) (ReloadResult
 	if err := replaceFile(h.o.Path, edited, info.Mode().Perm()); err != nil {
 		return ReloadResult{}, err
 	}
-	res, err := h.Reload(ctx)
+	res, err := h.reload(ctx)
 	if err != nil {
 		if rerr := replaceFile(h.o.Path, old, info.Mode().Perm()); rerr != nil {
 			return res, fmt.Errorf("%w (and restoring the previous file failed: %v)", err, rerr)

@@ -295,8 +295,13 @@ func (c *wasmClient) Invoke(ctx context.Context, method string, args, reply any,
 		return err
 	}
 	raw, err := c.mod.Call(ctx, spec.Name, in)
+	if he := (*wasmhost.HookError)(nil); errors.As(err, &he) {
+		// The module's own error, as the process SDK reports one: its text
+		// reaches the user where a hook's error does (ExecuteCommand).
+		return status.Error(codes.Unknown, he.Msg)
+	}
 	if err != nil {
-		return err
+		return err // trap, timeout, malformed: the host's generic failure
 	}
 	if len(raw) == 0 {
 		return nil

@@ -123,6 +123,7 @@ type Limiter struct {
 	rate   Rate
 	seed   maphash.Seed
 	now    func() time.Time
+	key    func(string) string // maps keys before use (KeyedBy); nil: as given
 	shards [shards]shard
 }
 
@@ -142,6 +143,16 @@ func NewWithClock(r Rate, now func() time.Time) *Limiter {
 	return l
 }
 
+// KeyedBy makes l map every key through f before use — clientip.Key for
+// limits per client address, so that an IPv6 /64 shares one bucket. It
+// returns l (nil stays nil: unlimited).
+func (l *Limiter) KeyedBy(f func(string) string) *Limiter {
+	if l != nil {
+		l.key = f
+	}
+	return l
+}
+
 // Rate returns the limiter's rate (unlimited for nil).
 func (l *Limiter) Rate() Rate {
 	if l == nil {
@@ -154,6 +165,9 @@ func (l *Limiter) Rate() Rate {
 func (l *Limiter) Allow(key string) (bool, time.Duration) {
 	if l == nil {
 		return true, 0
+	}
+	if l.key != nil {
+		key = l.key(key)
 	}
 	now := l.now()
 	sh := &l.shards[maphash.String(l.seed, key)%shards]

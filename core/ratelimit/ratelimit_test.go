@@ -93,3 +93,22 @@ func BenchmarkBucketTake(b *testing.B) {
 		bk.Take(r, now)
 	}
 }
+
+func TestKeyedByMapsKeys(t *testing.T) {
+	l := New(Rate{N: 2, Per: time.Hour}).KeyedBy(func(k string) string { return k[:1] })
+	for i, k := range []string{"a1", "a2"} {
+		if ok, _ := l.Allow(k); !ok {
+			t.Fatalf("event %d (%s) refused", i, k)
+		}
+	}
+	if ok, _ := l.Allow("a3"); ok {
+		t.Fatal("a3 shares a1's bucket and should be refused")
+	}
+	if ok, _ := l.Allow("b1"); !ok {
+		t.Fatal("b1 has a bucket of its own")
+	}
+	var unlimited *Limiter
+	if unlimited.KeyedBy(func(k string) string { return k }) != nil {
+		t.Fatal("KeyedBy on nil must stay nil")
+	}
+}

@@ -482,6 +482,21 @@ func checks() []check {
 			}},
 		{name: "self.manage device revoke", route: "DELETE /v1/devices/:id", allowed: all(), sys: true,
 			run: func(w *world, _ any, a *actor) error { return apiDo(a, "DELETE", "/v1/devices/"+w.ownDevice(a), nil) }},
+		{name: "self.read blocks", route: "GET /v1/me/blocks", allowed: all(), sys: true,
+			run: func(w *world, _ any, a *actor) error { return apiDo(a, "GET", "/v1/me/blocks", nil) }},
+		{name: "self.manage block", route: "PUT /v1/me/blocks/:user", allowed: all(), sys: true,
+			run: func(w *world, _ any, a *actor) error {
+				err := apiDo(a, "PUT", "/v1/me/blocks/*", nil)
+				if err == nil { // lift it at once: the other checks add this actor to rooms
+					must(w.t, apiDo(a, "DELETE", "/v1/me/blocks/*", nil), "unblock")
+				}
+				return err
+			}},
+		{name: "self.manage unblock", route: "DELETE /v1/me/blocks/:user", allowed: all(), sys: true,
+			run: func(w *world, _ any, a *actor) error {
+				_ = apiDo(a, "PUT", "/v1/me/blocks/*", nil)
+				return apiDo(a, "DELETE", "/v1/me/blocks/*", nil)
+			}},
 		{name: "self.manage session revoke", route: "DELETE /v1/sessions/:id", allowed: all(), sys: true,
 			run: func(w *world, _ any, a *actor) error {
 				other := &client.API{Base: w.env.URL}
@@ -562,6 +577,8 @@ func checks() []check {
 				must(w.t, w.super.API.Do(w.ctx, "POST", "/v1/admin/invites", map[string]int{"max_uses": 1}, &inv), "invite")
 				return apiDo(a, "DELETE", "/v1/admin/invites/"+inv.ID, nil)
 			}},
+		{name: "audit.read security events", route: "GET /v1/admin/security-events", allowed: []string{rSuper}, sys: true,
+			run: func(w *world, _ any, a *actor) error { return apiDo(a, "GET", "/v1/admin/security-events", nil) }},
 		{name: "admin.keys read", route: "GET /v1/admin/keys", allowed: []string{rSuper}, sys: true,
 			run: func(w *world, _ any, a *actor) error { return apiDo(a, "GET", "/v1/admin/keys", nil) }},
 		{name: "admin.keys rotate", route: "POST /v1/admin/keys/rotate", allowed: []string{rSuper}, sys: true,

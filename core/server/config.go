@@ -10,16 +10,22 @@ import (
 	"time"
 
 	"github.com/unhidra/unhidra/core/clientip"
+	"github.com/unhidra/unhidra/core/listener"
 	"github.com/unhidra/unhidra/core/ratelimit"
+	"github.com/unhidra/unhidra/core/secevent"
 )
 
 // Config is everything `unhidra serve` takes. Every flag has an env twin
 // (UNHIDRA_ + upper-case name with '-' → '_'); flags win over env.
 type Config struct {
-	Addr           string
-	DataDir        string
-	DatabaseURL    string
-	Plugins        string
+	Addr        string
+	DataDir     string
+	DatabaseURL string
+	Plugins     string
+	// PluginsNamed is true when Plugins was given (--plugins or
+	// UNHIDRA_PLUGINS) rather than defaulted: a missing file is then an
+	// error, while a missing default file means no plugins.
+	PluginsNamed   bool
 	AllowedOrigins []string
 	// TrustedProxies are addresses/CIDRs of reverse proxies whose
 	// X-Forwarded-For is believed (for lockout and rate limits).
@@ -39,6 +45,14 @@ type Config struct {
 	Registration string
 	LogLevel     string
 	LogFormat    string
+
+	// MaxConns caps open TCP connections (0: none) and MaxConnsPerIP those
+	// from one client address, IPv6 by /64 (0: none); connections over a
+	// cap are closed at accept. HeaderTimeout closes a connection that
+	// sends no complete request line and headers in time.
+	MaxConns      int
+	MaxConnsPerIP int
+	HeaderTimeout time.Duration
 
 	// Tokens and keys (see docs/operations.md, "Accounts, tokens and limits").
 	JWTAlg         string // EdDSA or RS256
@@ -65,7 +79,18 @@ type Config struct {
 	RateRegister     ratelimit.Rate
 	RateIP           ratelimit.Rate
 	RateUserMessages ratelimit.Rate
-	RateFrames       ratelimit.Rate
+	// RateUserActions limits joins, leaves and read receipts per user;
+	// RateUserRooms room creations per user.
+	RateUserActions ratelimit.Rate
+	RateUserRooms   ratelimit.Rate
+	RateFrames      ratelimit.Rate
+	// MaxUserSessions caps a user's active sessions (logins); a login over
+	// it ends the least recently used one. 0: no cap. Not a rate: it stays
+	// with --rate-limits=off.
+	MaxUserSessions int
+	// SecurityEventsMax is how many security events the outbox keeps
+	// (older ones are pruned; a plugin behind the window gets gap: true).
+	SecurityEventsMax int64
 	// PluginReattach is UNHIDRA_PLUGIN_REATTACH (no flag): plugins to attach
 	// to instead of starting, for debugging (docs/plugins.md).
 	PluginReattach string
@@ -82,6 +107,7 @@ func DefaultConfig() Config {
 		Addr: "127.0.0.1:8080", DataDir: "./data", Plugins: "plugins.yaml", MaxFrame: 64 << 10,
 		PingInterval: 25 * time.Second, IdleTimeout: 60 * time.Second,
 		QueueFrames: 4096, QueueBytes: 4 << 20, WriteTimeout: 10 * time.Second, DrainTimeout: 15 * time.Second,
+		MaxConns: listener.DefaultMaxConns(), MaxConnsPerIP: 1000, HeaderTimeout: 10 * time.Second,
 		SQLiteSync: "full", Registration: "open", LogLevel: "info", LogFormat: "text",
 
 		JWTAlg: "EdDSA", AccessTTL: 15 * time.Minute, RefreshTTL: 30 * 24 * time.Hour,
@@ -91,9 +117,15 @@ func DefaultConfig() Config {
 		LockoutThreshold: 5, LockoutIPThreshold: 20, LockoutWindow: 15 * time.Minute,
 		LockoutBase: time.Minute, LockoutMax: time.Hour,
 
-		RateLimits: "on", RateLogin: ratelimit.Rate{N: 10, Per: time.Minute}, RateRegister: ratelimit.Rate{N: 5, Per: time.Hour},
+		// 60 registrations an hour per address lets an office of 50 behind
+		// one NAT address sign up together; login lockout, not this rate,
+		// is what stops password guessing.
+		RateLimits: "on", RateLogin: ratelimit.Rate{N: 10, Per: time.Minute}, RateRegister: ratelimit.Rate{N: 60, Per: time.Hour},
 		RateIP: ratelimit.Rate{N: 60, Per: time.Minute}, RateUserMessages: ratelimit.Rate{N: 30, Per: time.Minute},
-		RateFrames: ratelimit.Rate{N: 50, Per: time.Second},
+		RateUserActions: ratelimit.Rate{N: 120, Per: time.Minute}, RateUserRooms: ratelimit.Rate{N: 60, Per: time.Hour},
+		RateFrames: ratelimit.Rate{N: 50, Per: time.Second}, MaxUserSessions: 100,
+
+		SecurityEventsMax: secevent.DefaultMax,
 	}
 }
 
@@ -121,6 +153,9 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.IntVar(&c.QueueFrames, "queue-frames", c.QueueFrames, "per-session outbound queue bound in frames (slow consumers over it are closed)")
 	fs.IntVar(&c.QueueBytes, "queue-bytes", c.QueueBytes, "per-session outbound queue bound in bytes")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", c.WriteTimeout, "longest a single socket write may block")
+	fs.IntVar(&c.MaxConns, "max-conns", c.MaxConns, "most TCP connections open at once; more are closed at accept (0: no cap; default: the open-file limit minus 1000)")
+	fs.IntVar(&c.MaxConnsPerIP, "max-conns-per-ip", c.MaxConnsPerIP, "most TCP connections open at once from one client address, IPv6 by /64; trusted proxies are exempt (0: no cap)")
+	fs.DurationVar(&c.HeaderTimeout, "header-timeout", c.HeaderTimeout, "close a connection that sends no complete request line and headers within this time")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "how long SIGTERM waits for sessions to close")
 	fs.StringVar(&c.SQLiteSync, "sqlite-sync", c.SQLiteSync, "SQLite synchronous mode: full or normal")
 	fs.StringVar(&c.Registration, "registration", c.Registration, "account registration: open, invite (needs an invite token) or closed (admins create accounts)")
@@ -143,7 +178,11 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	fs.Var(&c.RateRegister, "rate-register", "registrations per client address")
 	fs.Var(&c.RateIP, "rate-ip", "WebSocket handshakes and other auth calls per client address")
 	fs.Var(&c.RateUserMessages, "rate-user-messages", "messages (sends, edits, deletes, reactions) per user")
+	fs.Var(&c.RateUserActions, "rate-user-actions", "joins, leaves and read receipts per user")
+	fs.Var(&c.RateUserRooms, "rate-user-rooms", "room creations per user")
+	fs.IntVar(&c.MaxUserSessions, "max-user-sessions", c.MaxUserSessions, "active sessions (logins) per user; a login over it ends the least recently used (0: no cap)")
 	fs.Var(&c.RateFrames, "rate-frames", "client frames per WebSocket connection")
+	fs.Int64Var(&c.SecurityEventsMax, "security-events-max", c.SecurityEventsMax, "security events the database keeps (the oldest are pruned)")
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	// Env twins: apply before parsing flags so flags override.
@@ -167,6 +206,8 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	c.PluginsNamed = getenv("UNHIDRA_PLUGINS") != ""
+	fs.Visit(func(f *flag.Flag) { c.PluginsNamed = c.PluginsNamed || f.Name == "plugins" })
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -202,6 +243,18 @@ func ParseFlags(name string, args []string, getenv func(string) string, stderr i
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return c, fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	if c.MaxUserSessions < 0 {
+		return c, fmt.Errorf("--max-user-sessions %d: 0 (no cap) or more", c.MaxUserSessions)
+	}
+	if c.MaxConns < 0 || c.MaxConnsPerIP < 0 {
+		return c, fmt.Errorf("--max-conns %d / --max-conns-per-ip %d: want 0 (no cap) or more", c.MaxConns, c.MaxConnsPerIP)
+	}
+	if c.HeaderTimeout <= 0 {
+		return c, fmt.Errorf("--header-timeout %s: want a positive duration", c.HeaderTimeout)
+	}
+	if c.SecurityEventsMax < 1 {
+		return c, fmt.Errorf("--security-events-max %d: at least 1", c.SecurityEventsMax)
 	}
 	if c.MaxFrame < 1024 {
 		return c, fmt.Errorf("--max-frame %d: at least 1024", c.MaxFrame)

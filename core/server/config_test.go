@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/unhidra/unhidra/core/listener"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -25,6 +27,9 @@ func TestParseFlags(t *testing.T) {
 	if c.DatabaseURL != "postgres://x@db/unhidra" || c.QueueFrames != 128 || c.QueueBytes != 1<<20 || c.IdleTimeout != 90*time.Second {
 		t.Errorf("config = %+v", c)
 	}
+	if c.MaxConns != listener.DefaultMaxConns() || c.MaxConnsPerIP != 1000 || c.HeaderTimeout != 10*time.Second {
+		t.Errorf("connection limits = %d, %d, %s; want the defaults", c.MaxConns, c.MaxConnsPerIP, c.HeaderTimeout)
+	}
 	if len(c.AllowedOrigins) != 2 || c.AllowedOrigins[1] != "https://b.example" {
 		t.Errorf("origins = %q", c.AllowedOrigins)
 	}
@@ -44,6 +49,9 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"--log-level", "verbose"}, nil, "log-level"},
 		{nil, map[string]string{"UNHIDRA_LOG_FORMAT": "xml"}, "log-format"},
 		{[]string{"--tls-cert", "c.pem"}, nil, "go together"},
+		{[]string{"--max-conns", "-1"}, nil, "max-conns"},
+		{nil, map[string]string{"UNHIDRA_MAX_CONNS_PER_IP": "-5"}, "max-conns-per-ip"},
+		{[]string{"--header-timeout", "0s"}, nil, "header-timeout"},
 		{[]string{"extra"}, nil, `unexpected argument "extra"`},
 		{nil, map[string]string{"UNHIDRA_QUEUE_FRAMES": "many"}, `UNHIDRA_QUEUE_FRAMES="many"`},
 	} {

@@ -129,7 +129,7 @@ func TestIndependentVerifierAcrossRotation(t *testing.T) {
 			withCached = append(withCached, t3.AccessToken, t4.AccessToken)
 
 			// Rotation 2, the schedule's path.
-			k3, err := au.RotateKeys()
+			k3, err := au.RotateKeys(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -6,17 +6,20 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
 
 	adminui "github.com/unhidra/unhidra/admin-ui"
 	"github.com/unhidra/unhidra/core/api"
@@ -26,9 +29,11 @@ import (
 	"github.com/unhidra/unhidra/core/clientip"
 	"github.com/unhidra/unhidra/core/gateway"
 	"github.com/unhidra/unhidra/core/hub"
+	"github.com/unhidra/unhidra/core/listener"
 	"github.com/unhidra/unhidra/core/metrics"
 	"github.com/unhidra/unhidra/core/pluginhost"
 	"github.com/unhidra/unhidra/core/ratelimit"
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
@@ -46,15 +51,19 @@ type Server struct {
 	gw        *gateway.Gateway
 	app       *fiber.App
 	ln        net.Listener
+	ips       *clientip.Resolver
 	metrics   *metrics.Metrics
 	stopAuth  context.CancelFunc
 	authDone  chan struct{}
 	plugins   *pluginhost.Host
+	events    *secevent.Outbox
 }
 
 type limits struct {
 	api      api.Limits
 	messages *ratelimit.Limiter
+	actions  *ratelimit.Limiter
+	rooms    *ratelimit.Limiter
 	frames   ratelimit.Rate
 }
 
@@ -66,10 +75,13 @@ func newLimits(cfg Config, log *slog.Logger) limits {
 			"never run a reachable server like this.")
 		return limits{}
 	}
+	// Per-address limits count an IPv6 client by its /64 (clientip.Key).
 	return limits{
-		api: api.Limits{Login: ratelimit.New(cfg.RateLogin), Register: ratelimit.New(cfg.RateRegister),
-			IP: ratelimit.New(cfg.RateIP)},
+		api: api.Limits{Login: ratelimit.New(cfg.RateLogin).KeyedBy(clientip.Key), Register: ratelimit.New(cfg.RateRegister).KeyedBy(clientip.Key),
+			IP: ratelimit.New(cfg.RateIP).KeyedBy(clientip.Key)},
 		messages: ratelimit.New(cfg.RateUserMessages),
+		actions:  ratelimit.New(cfg.RateUserActions),
+		rooms:    ratelimit.New(cfg.RateUserRooms),
 		frames:   cfg.RateFrames,
 	}
 }
@@ -89,34 +101,44 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	m := metrics.New()
+	evs, err := secevent.New(ctx, secevent.Options{Store: st, Max: cfg.SecurityEventsMax, Logger: log, Metrics: m})
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
 	com := st.NewCommitter(store.CommitterOptions{Logger: log, OnBatch: func(n int) { m.CommitBatch.Observe(float64(n)) }})
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	az, err := authz.New(ctx, authz.Options{Store: st, Logger: log})
+	az, err := authz.New(ctx, authz.Options{Store: st, Logger: log, Events: evs})
 	if err != nil {
 		com.Close()
+		evs.Close()
 		_ = st.Close()
 		return nil, err
 	}
 	reattach, err := pluginhost.ParseReattach(cfg.PluginReattach)
 	if err != nil {
 		com.Close()
+		evs.Close()
 		_ = st.Close()
 		return nil, err
 	}
 	ph := pluginhost.New(pluginhost.Options{Path: cfg.Plugins, Store: st, Metrics: m, Logger: log, Authorizer: pluginAuthz{az},
-		Builtins: cfg.Builtins, Reattach: reattach, Executable: cfg.PluginExecutable, MissingOK: cfg.Plugins == DefaultConfig().Plugins,
-		WASMCacheDir: filepath.Join(cfg.DataDir, "wasm-cache")})
+		Builtins: cfg.Builtins, Reattach: reattach, Executable: cfg.PluginExecutable, MissingOK: cfg.Plugins == DefaultConfig().Plugins && !cfg.PluginsNamed,
+		WASMCacheDir: filepath.Join(cfg.DataDir, "wasm-cache"), Events: evs})
 	au, err := auth.New(ctx, auth.Options{Store: st, DataDir: cfg.DataDir, KeysDir: cfg.KeysDir, Alg: cfg.JWTAlg,
 		AccessTTL: cfg.AccessTTL, RefreshTTL: cfg.RefreshTTL, Registration: cfg.Registration,
 		KeyRotation: cfg.KeyRotation, KeyPublishLead: cfg.KeyPublishLead, Logger: log,
-		Argon2: auth.Argon2Params{Time: uint32(cfg.Argon2Time), Memory: uint32(cfg.Argon2Memory), Threads: uint8(cfg.Argon2Threads)},
-		Hooks:  ph,
+		Argon2:      auth.Argon2Params{Time: uint32(cfg.Argon2Time), Memory: uint32(cfg.Argon2Memory), Threads: uint8(cfg.Argon2Threads)},
+		Hooks:       ph,
+		MaxSessions: cfg.MaxUserSessions,
+		Events:      evs,
 		Lockout: auth.LockoutOptions{Threshold: cfg.LockoutThreshold, IPThreshold: cfg.LockoutIPThreshold,
 			Window: cfg.LockoutWindow, Base: cfg.LockoutBase, Max: cfg.LockoutMax}})
 	if err != nil {
 		com.Close()
+		evs.Close()
 		_ = st.Close()
 		return nil, err
 	}
@@ -124,21 +146,24 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	ips, err := clientip.New(cfg.TrustedProxies)
 	if err != nil {
 		com.Close()
+		evs.Close()
 		_ = st.Close()
 		return nil, err
 	}
 	h := hub.New()
-	ch := chat.New(chat.Options{Store: st, Committer: com, Hub: h, Authz: az, Metrics: m, Logger: log, MessageLimit: lim.messages, Hooks: ph})
+	ch := chat.New(chat.Options{Store: st, Committer: com, Hub: h, Authz: az, Metrics: m, Logger: log, Hooks: ph,
+		MessageLimit: lim.messages, ActionLimit: lim.actions, RoomLimit: lim.rooms, Events: evs})
 	if err := ph.Start(ctx, ch); err != nil {
 		ph.Close()
 		com.Close()
+		evs.Close()
 		_ = st.Close()
 		return nil, fmt.Errorf("plugins: %w", err)
 	}
 	gw := gateway.New(gateway.Options{Chat: ch, Auth: au, Metrics: m, Logger: log, AllowedOrigins: cfg.AllowedOrigins,
 		MaxFrame: cfg.MaxFrame, PingInterval: cfg.PingInterval, IdleTimeout: cfg.IdleTimeout,
 		HandshakeLimit: lim.api.IP, FrameRate: lim.frames, ClientIP: ips.IP,
-		QueueFrames: cfg.QueueFrames, QueueBytes: cfg.QueueBytes, WriteTimeout: cfg.WriteTimeout})
+		QueueFrames: cfg.QueueFrames, QueueBytes: cfg.QueueBytes, WriteTimeout: cfg.WriteTimeout, Events: evs})
 	// Revoked sessions (here or, via the database poll, on another node)
 	// lose their live WebSockets at once.
 	au.OnRevoke(func(rs []auth.Revocation) {
@@ -149,9 +174,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		gw.CloseSessions(sids, protocol.ReasonRevoked)
 	})
 	runCtx, runCancel := context.WithCancel(context.Background())
-	s := &Server{cfg: cfg, log: log, store: st, committer: com, auth: au, authz: az, chat: ch, gw: gw, metrics: m, stopAuth: runCancel, authDone: make(chan struct{}), plugins: ph}
+	s := &Server{cfg: cfg, log: log, store: st, committer: com, auth: au, authz: az, chat: ch, gw: gw, metrics: m, stopAuth: runCancel, authDone: make(chan struct{}), plugins: ph, ips: ips, events: evs}
 	go func() { defer close(s.authDone); au.Run(runCtx) }()
-	a := api.New(api.Options{Chat: ch, Auth: au, Authz: az, Store: st, Metrics: m, Logger: log, Limits: lim.api, ClientIP: ips.IP})
+	a := api.New(api.Options{Chat: ch, Auth: au, Authz: az, Store: st, Metrics: m, Logger: log, Limits: lim.api, ClientIP: ips.IP, Events: evs})
 	s.api = a
 	app := fiber.New(fiber.Config{
 		DisableStartupMessage: true,
@@ -162,11 +187,26 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 		UnescapePath:   true,
 		BodyLimit:      1 << 20,
 		ReadBufferSize: 8192,
-		ReadTimeout:    30 * time.Second,
-		IdleTimeout:    120 * time.Second,
+		// A connection gets --header-timeout for the request line and
+		// headers (from accept, or from the first byte of a keep-alive
+		// request), then bodyReadTimeout for the body (HeaderReceived).
+		ReadTimeout: cfg.HeaderTimeout,
+		IdleTimeout: 120 * time.Second,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			return a.Error(c, err)
 		},
+	})
+	hs := app.Server()
+	hs.HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+		return fasthttp.RequestConfig{ReadTimeout: bodyReadTimeout}
+	}
+	hs.ErrorHandler = s.unreadRequest
+	hs.SecureErrorLogMessage = true // read errors never quote the request (its Authorization header)
+	// Security events name the request's trusted-proxy resolved client
+	// address and User-Agent.
+	app.Use(func(c *fiber.Ctx) error {
+		c.SetUserContext(secevent.WithRequest(c.UserContext(), ips.IP(c), c.Get(fiber.HeaderUserAgent)))
+		return c.Next()
 	})
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	app.Get("/readyz", s.readyz)
@@ -186,6 +226,35 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	})
 	s.app = app
 	return s, nil
+}
+
+// bodyReadTimeout bounds reading a REST request body once its headers are in.
+const bodyReadTimeout = 30 * time.Second
+
+// unreadRequest answers a request that could not be read, so never reached a
+// route: no complete request within --header-timeout (or its body within
+// bodyReadTimeout), malformed or oversized headers, a body over the limit.
+// Each is the client's doing: bad_request or too_large, logged at debug,
+// never counted as internal.
+func (s *Server) unreadRequest(ctx *fasthttp.RequestCtx, err error) {
+	status, body := fasthttp.StatusBadRequest, protocol.ErrorBody{Code: protocol.CodeBadRequest, Message: "malformed HTTP request"}
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout(), strings.Contains(err.Error(), "timeout"):
+		status, body.Message = fasthttp.StatusRequestTimeout, "the request did not arrive in time"
+	case errors.As(err, &small):
+		status, body = fasthttp.StatusRequestHeaderFieldsTooLarge, protocol.ErrorBody{Code: protocol.CodeTooLarge, Message: "request headers are too large"}
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		status, body = fasthttp.StatusRequestEntityTooLarge, protocol.ErrorBody{Code: protocol.CodeTooLarge, Message: "request body is too large"}
+	}
+	s.log.Debug("request not read", "ip", ctx.RemoteIP(), "status", status, "err", err)
+	s.metrics.ErrorsSent.WithLabelValues(body.Code).Inc()
+	b, _ := json.Marshal(body)
+	ctx.Response.Reset()
+	ctx.SetStatusCode(status)
+	ctx.SetContentType(fiber.MIMEApplicationJSON)
+	ctx.SetBody(b)
 }
 
 func (s *Server) readyz(c *fiber.Ctx) error {
@@ -235,6 +304,9 @@ func (s *Server) Routes() []api.Route {
 	return append(rs, s.api.Routes()...)
 }
 
+// Events exposes the security event stream.
+func (s *Server) Events() *secevent.Outbox { return s.events }
+
 // Store exposes the store.
 func (s *Server) Store() *store.Store { return s.store }
 
@@ -250,24 +322,25 @@ func (s *Server) ReloadPlugins(ctx context.Context) error {
 // Gateway exposes the gateway.
 func (s *Server) Gateway() *gateway.Gateway { return s.gw }
 
-// Listen binds the address (TLS when configured). It returns the bound
-// address, which matters when Addr has port 0.
+// Listen binds the address (TLS when configured) behind the connection caps
+// (--max-conns, --max-conns-per-ip). It returns the bound address, which
+// matters when Addr has port 0.
 func (s *Server) Listen() (net.Addr, error) {
+	var tc *tls.Config
+	if s.cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("load TLS key pair %s, %s: %w", s.cfg.TLSCert, s.cfg.TLSKey, err)
+		}
+		tc = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
-	if s.cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
-		if err != nil {
-			_ = ln.Close()
-			return nil, fmt.Errorf("load TLS key pair: %w", err)
-		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
-			NextProtos: []string{"http/1.1"}})
-	}
-	s.ln = ln
-	return ln.Addr(), nil
+	s.ln = listener.New(ln, listener.Options{MaxConns: s.cfg.MaxConns, MaxConnsPerAddr: s.cfg.MaxConnsPerIP,
+		Exempt: s.ips.Trusted, TLS: tc, Metrics: s.metrics, Logger: s.log})
+	return s.ln.Addr(), nil
 }
 
 // Serve runs until ctx ends, then drains: /readyz and new WebSocket
@@ -318,6 +391,7 @@ func (s *Server) closeBackends() {
 	s.stopAuth()
 	<-s.authDone
 	s.committer.Close()
+	s.events.Close() // after everything that emits
 	_ = s.store.Close()
 }
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -73,6 +74,23 @@ func (s *Store) MigrationDone(ctx context.Context, id string) (bool, error) {
 // list, such as seeding the authorization policy).
 func (s *Store) MarkMigration(ctx context.Context, id string) error {
 	return s.DB.WithContext(ctx).Create(&Migration{ID: id, AppliedAt: Now()}).Error
+}
+
+// FirstSuperadminStep is the step the first person's account claims, in the
+// transaction that creates it, to become superadmin.
+const FirstSuperadminStep = "first_superadmin"
+
+// ClaimStep records the one-time step id inside tx and reports whether this
+// transaction made the claim. Of concurrent transactions claiming one step,
+// exactly one gets true, on both backends: on Postgres the others wait for
+// its commit and then get false (or the claim, if it rolled back); SQLite
+// runs one writing transaction at a time.
+func ClaimStep(tx *gorm.DB, id string) (bool, error) {
+	r := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&Migration{ID: id, AppliedAt: Now()})
+	if r.Error != nil {
+		return false, fmt.Errorf("claim step %s: %w", id, r.Error)
+	}
+	return r.RowsAffected == 1, nil
 }
 
 // UserClearances returns the users whose clearance is not 0.

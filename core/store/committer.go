@@ -173,8 +173,36 @@ func (c *Committer) publishLoop() {
 }
 
 // commit writes one batch in one transaction. Ops that fail validation get an
-// OpError and write nothing; a database error fails the whole batch.
+// OpError and write nothing. When the transaction fails, the ops are retried
+// one transaction each, so that an op the database refuses (a string it
+// cannot store, a broken constraint) fails alone and the others of its batch
+// still commit; ops are retried in order, so each still sees the effect of
+// the ones before it.
 func (c *Committer) commit(batch []*Op) []doneOp {
+	results, err := c.commitTx(batch)
+	if err == nil {
+		return results
+	}
+	if len(batch) == 1 {
+		op := batch[0]
+		c.opts.Logger.Error("group commit failed", "ops", 1, "kind", op.Kind, "room", op.RoomID, "actor", op.Actor, "err", err)
+		results[0].res = Result{Err: fmt.Errorf("commit: %w", err)}
+		return results
+	}
+	c.opts.Logger.Warn("group commit failed; retrying its ops one by one", "ops", len(batch), "err", err)
+	for i, op := range batch {
+		one, err := c.commitTx(batch[i : i+1])
+		if err != nil {
+			c.opts.Logger.Error("group commit failed", "ops", 1, "kind", op.Kind, "room", op.RoomID, "actor", op.Actor, "err", err)
+			one[0].res = Result{Err: fmt.Errorf("commit: %w", err)}
+		}
+		results[i] = one[0]
+	}
+	return results
+}
+
+// commitTx writes ops in one transaction; on error nothing was written.
+func (c *Committer) commitTx(batch []*Op) ([]doneOp, error) {
 	results := make([]doneOp, len(batch))
 	for i, op := range batch {
 		results[i].op = op
@@ -212,13 +240,7 @@ func (c *Committer) commit(batch []*Op) []doneOp {
 		}
 		return nil
 	})
-	if err != nil {
-		c.opts.Logger.Error("group commit failed", "ops", len(batch), "err", err)
-		for i := range results {
-			results[i].res = Result{Err: fmt.Errorf("commit: %w", err)}
-		}
-	}
-	return results
+	return results, err
 }
 
 type roomSeq struct{ start, next int64 }

@@ -28,6 +28,9 @@ func checkKV(key string, value []byte) error {
 	if key == "" || len(key) > MaxKVKey {
 		return &OpError{Code: "bad_request", Msg: fmt.Sprintf("kv key must be 1–%d bytes, got %d", MaxKVKey, len(key))}
 	}
+	if err := CheckText("kv key", key); err != nil {
+		return &OpError{Code: "bad_request", Msg: err.Error()}
+	}
 	if len(value) > MaxKVValue {
 		return &OpError{Code: "too_large", Msg: fmt.Sprintf("kv value is %d bytes; the limit is %d", len(value), MaxKVValue)}
 	}

@@ -201,6 +201,17 @@ type AuthzRule struct {
 	V5    string `gorm:"size:256;not null;default:''"`
 }
 
+// BlockEveryone as Block.Blocked blocks everyone else.
+const BlockEveryone = "*"
+
+// Block keeps UserID from being put into rooms by Blocked: a user id, or
+// BlockEveryone for anyone but UserID themselves.
+type Block struct {
+	UserID    string `gorm:"primaryKey;size:36"`
+	Blocked   string `gorm:"primaryKey;size:36;index"`
+	CreatedAt int64  `gorm:"not null"`
+}
+
 // Migration records which schema steps have run.
 type Migration struct {
 	ID        string `gorm:"primaryKey;size:64"`

@@ -76,7 +76,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			return nil, fmt.Errorf("sqlite sync %q: want full or normal", o.SQLiteSync)
 		}
 		path := filepath.Join(o.DataDir, "unhidra.db")
-		dsn := "file:" + path + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+		dsn := "file:" + sqliteURIPath(path) + "?_txlock=immediate&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 			"&_pragma=foreign_keys(1)&_pragma=synchronous(" + sync + ")"
 		db, err = gorm.Open(sqlite.Open(dsn), cfg)
 		if err != nil {
@@ -104,6 +104,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// sqliteURIPath escapes the characters that end or escape the path of an
+// SQLite URI filename, so that a data directory named "chat#2" or "a?b"
+// opens the file in that directory and not a truncated path.
+func sqliteURIPath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
 }
 
 // redact hides a password in a URL-ish string.
@@ -191,6 +198,17 @@ var migrations = []migration{
 	{"0006_authz", func(tx *gorm.DB, _ string) error {
 		// Policy rules, plus the ABAC attributes of users and rooms.
 		return tx.AutoMigrate(&AuthzRule{}, &User{}, &Room{})
+	}},
+	{"0007_blocks", func(tx *gorm.DB, _ string) error {
+		return tx.AutoMigrate(&Block{})
+	}},
+	{"0008_security_events", func(tx *gorm.DB, _ string) error {
+		// The bounded outbox of security events, its id counter (one row)
+		// and each plugin's cursor into it (core/secevent).
+		if err := tx.AutoMigrate(&SecurityEvent{}, &SecurityEventSeq{}, &SecurityCursor{}); err != nil {
+			return err
+		}
+		return tx.Create(&SecurityEventSeq{ID: 1}).Error
 	}},
 }
 

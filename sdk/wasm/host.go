@@ -73,9 +73,10 @@ func KVList(prefix string) ([]KVEntry, error) {
 	return out, nil
 }
 
-// PostMessage posts text to room as the module's bot. Needs the post grant
-// for that room; rate-limited; the module's own hooks do not see the post.
-// It returns the new message id.
+// PostMessage posts text to room as the module's bot. Needs the
+// messages.post grant (and the room in post_rooms, when that is set);
+// rate-limited; the module's own hooks do not see the post. It returns the
+// new message id.
 func PostMessage(room, text string) (string, error) {
 	b, err := callPost(room, text)
 	return string(b), err

@@ -1,6 +1,6 @@
 // The Account view: everyone's own sessions and devices (sign one out,
-// forget a device) and password change, over /v1/sessions, /v1/devices and
-// /v1/auth/password.
+// forget a device), password change, and who may add them to rooms (blocks),
+// over /v1/sessions, /v1/devices, /v1/auth/password and /v1/me/blocks.
 
 import { h, $, showError, fmtTime } from './dom.js';
 import { seg } from './api.js';
@@ -15,6 +15,19 @@ export class Account {
   constructor(app) {
     this.app = app;
     $('#pw-form').addEventListener('submit', (ev) => { ev.preventDefault(); this.changePassword(); });
+    $('#block-form').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const who = $('#block-user').value.trim();
+      if (!who) {
+        showError({ code: 'bad_request', message: 'enter the username to block' }, 'Block');
+        $('#block-user').focus();
+        return;
+      }
+      this.run('PUT', '/v1/me/blocks/' + seg(who), 'Block').then((ok) => { if (ok) $('#block-user').value = ''; });
+    });
+    $('#block-all').addEventListener('change', (ev) => {
+      this.run(ev.target.checked ? 'PUT' : 'DELETE', '/v1/me/blocks/*', 'Block everyone');
+    });
   }
 
   get api() { return this.app.api; }
@@ -46,15 +59,29 @@ export class Account {
     $('#pw-username').value = this.app.me ? this.app.me.username : '';
     let sessions = [];
     let devices = [];
+    let blocks = [];
     try {
-      [sessions, devices] = await Promise.all([
+      [sessions, devices, blocks] = await Promise.all([
         this.api.get('/v1/sessions').then((r) => r.sessions || []),
         this.api.get('/v1/devices').then((r) => r.devices || []),
+        this.api.get('/v1/me/blocks').then((r) => r.blocks || []),
       ]);
     } catch (e) {
       showError(e, 'Account');
       return;
     }
+    const people = blocks.filter((b) => b.user !== '*');
+    const names = await Promise.all(people.map((b) => this.api.get('/v1/users/' + seg(b.user)).then((u) => u.username, () => b.user)));
+    const everyone = blocks.some((b) => b.user === '*');
+    $('#block-all').checked = everyone;
+    $('#my-blocks').dataset.everyone = everyone ? '1' : '0'; // the server's answer, not the click
+    $('#my-blocks').replaceChildren(table('Blocked people', ['Person', 'Since', ''], people.map((b, i) => h('tr', { dataset: { block: b.user } },
+      h('td', null, names[i]),
+      h('td', null, fmtTime(b.created_at)),
+      h('td', null, h('button', {
+        type: 'button', 'aria-label': `Unblock ${names[i]}`,
+        onclick: () => this.run('DELETE', '/v1/me/blocks/' + seg(b.user), 'Unblock'),
+      }, 'Unblock'))))));
     const name = (id) => (devices.find((d) => d.id === id) || {}).name || (id ? String(id).slice(0, 8) : '');
     $('#my-sessions').replaceChildren(table('Sessions', ['Device', 'Client', 'Started', 'Last seen', ''], sessions.map((s) => h('tr', { dataset: { session: s.id, current: s.current ? '1' : false } },
       h('td', null, name(s.device), s.current ? h('span', { class: 'badge good' }, ' this session') : null),
@@ -76,12 +103,16 @@ export class Account {
       }, 'Forget'))))));
   }
 
+  /** Runs one change and shows the result; false (after an error) when it was refused. */
   async run(method, path, what) {
     try {
       await this.api.request(method, path);
       await this.load();
+      return true;
     } catch (e) {
       showError(e, what);
+      await this.load(); // show what is true, e.g. the checkbox after a refusal
+      return false;
     }
   }
 }

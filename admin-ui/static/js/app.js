@@ -1,11 +1,12 @@
 // Entry point: sign-in, routing between views (#/chat/<room>, #/people,
-// #/plugins) and the connection status line.
+// #/plugins, #/security) and the connection status line.
 
 import { Api } from './api.js';
 import { Conn } from './conn.js';
 import { Chat } from './chat.js';
 import { People, Plugins } from './admin.js';
 import { Account } from './account.js';
+import { Security } from './security.js';
 import { $, $$, showError, clearErrors } from './dom.js';
 
 class App {
@@ -40,6 +41,7 @@ class App {
     this.people = new People(this);
     this.plugins = new Plugins(this);
     this.account = new Account(this);
+    this.security = new Security(this);
     this.bindAuth();
     $('#logout').addEventListener('click', () => this.logout());
     window.addEventListener('hashchange', () => { if (!this.inviteLink()) this.route(); });
@@ -171,7 +173,8 @@ class App {
     if (!this.me) return;
     const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
     const view = parts[0] || 'chat';
-    const pages = { people: [this.people, 'People', true], plugins: [this.plugins, 'Plugins', true], account: [this.account, 'Account', false] };
+    const pages = { people: [this.people, 'People', true], plugins: [this.plugins, 'Plugins', true], account: [this.account, 'Account', false],
+      security: [this.security, 'Security', true] };
     const page = pages[view];
     if (page && (!page[2] || this.isAdmin)) {
       this.show(view);

@@ -552,7 +552,8 @@ export class Chat {
     if (mine) mine.last_read = st.lastSeq;
     this.conn.request({ type: 'read', room, seq: st.lastSeq }).catch((e) => {
       this.readSent.delete(room);
-      if (e.code !== 'unavailable') showError(e, 'Read receipt');
+      // Over the per-user action rate the next message sends the receipt again.
+      if (e.code !== 'unavailable' && e.code !== 'rate_limited') showError(e, 'Read receipt');
     });
   }
 

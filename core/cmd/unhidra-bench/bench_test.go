@@ -37,6 +37,9 @@ func TestParseOptionsRejectsBadInput(t *testing.T) {
 		{"-runs", "0"},
 		{"-sessions", "100", "-measure-at", "200"},
 		{"-send-window", "0"},
+		{"-scenarios", "soak", "-soak-chat", "0"},
+		{"-scenarios", "soak", "-soak-rate", "0"},
+		{"-soak-idle", "-1"},
 	} {
 		if _, err := parseOptions(args, io.Discard); err == nil {
 			t.Errorf("parseOptions(%q) accepted bad input", strings.Join(args, " "))
@@ -55,5 +58,18 @@ func TestPayloadCarriesTimestamp(t *testing.T) {
 	p := string(payload(nil, "room-1", 7, 64))
 	if !strings.HasPrefix(p, `{"type":"send","room":"room-1","ref":"b`) || !strings.Contains(p, `-7","text":"bench@`) || !strings.HasSuffix(p, `"}`) {
 		t.Fatalf("payload %s", p)
+	}
+}
+
+func TestPingFramesAreMaskedPings(t *testing.T) {
+	b := pingFrames(3)
+	if len(b) != 3*(6+125) {
+		t.Fatalf("3 ping frames are %d bytes", len(b))
+	}
+	for i := 0; i < 3; i++ {
+		f := b[i*131:]
+		if f[0] != 0x80|opPing || f[1] != 0x80|125 {
+			t.Fatalf("frame %d starts % x, want a final masked ping of 125 bytes", i, f[:2])
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 type procStat struct {
 	CPUMicros int64
 	RSS       int64
+	State     string // R, S, … Z for a process that has exited (not yet reaped)
 }
 
 // clockTicks is USER_HZ, which is 100 on every Linux we run on.
@@ -36,7 +37,7 @@ func readProc(pid int) (procStat, error) {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	rss, _ := strconv.ParseInt(f[21], 10, 64)
-	return procStat{CPUMicros: (ut + st) * 1e6 / clockTicks, RSS: rss * int64(os.Getpagesize())}, nil
+	return procStat{CPUMicros: (ut + st) * 1e6 / clockTicks, RSS: rss * int64(os.Getpagesize()), State: f[0]}, nil
 }
 
 func readProcs(pids []int) procStat {

@@ -37,6 +37,11 @@ func goals(o options) []goal {
 		goal{"Handshakes/s while holding 15k sessions", "≥ 5k", []string{"handshakes_per_s"}},
 		goal{"Durable sends/s on SQLite (ack after commit)", "≥ 20k", []string{"sends_per_s"}},
 	)
+	if o.Scenarios["soak"] {
+		g = append(g, goal{fmt.Sprintf("Soak: %d idle TCP + %d ping floods + %d chatting sessions for %s (issue 12)", o.SoakIdle, o.SoakFlood, o.SoakChat, o.SoakDuration),
+			fmt.Sprintf("server up, RSS ≤ %d MB, chat loses nothing", o.SoakRSSMB),
+			[]string{"soak_server_up", "soak_server_rss_peak_mb", "soak_chat_missing_acks", "soak_chat_seq_gaps", "soak_chat_sessions_behind", "soak_chat_sessions_dropped"}})
+	}
 	return g
 }
 

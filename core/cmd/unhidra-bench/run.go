@@ -49,6 +49,14 @@ type options struct {
 	ProfileDir  string
 	ServerArgs  []string
 	ServerPid   int // with URL: the server's pid for /proc sampling
+
+	// Soak scenario (soak.go).
+	SoakDuration time.Duration
+	SoakIdle     int
+	SoakFlood    int
+	SoakChat     int
+	SoakRate     float64
+	SoakRSSMB    int
 }
 
 func parseOptions(args []string, stderr io.Writer) (options, error) {
@@ -65,7 +73,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.HoldAt, "measure-at", 15000, "connect: handshakes/s is measured for the sessions opened after this many are held")
 	fs.DurationVar(&o.Hold, "hold", 30*time.Second, "connect: how long to hold the sessions (the goal is 10m)")
 	fs.Float64Var(&o.ConnectRate, "connect-rate", 0, "connect: target handshakes/s for the first -measure-at sessions (0: as fast as possible)")
-	scen := fs.String("scenarios", "connect,churn,fanout,sends", "scenarios to run")
+	scen := fs.String("scenarios", "connect,churn,fanout,sends", "scenarios to run: connect, churn, fanout, sends, soak (soak is not in the standard run)")
 	fan := fs.String("fanout", "1000@100,1000@300,10000@15", "fanout scenarios: room sessions @ publishes/s, comma-separated")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "fanout and sends: measuring time per scenario")
 	fs.IntVar(&o.Size, "size", 64, "message text size in bytes")
@@ -75,6 +83,12 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.ChurnConc, "churn-conc", 32, "churn: concurrent open/close loops per worker")
 	fs.StringVar(&o.Out, "out", "", "also write the results table to this file (e.g. bench-results/2026-11-27.md)")
 	fs.StringVar(&o.ProfileDir, "profile", "", "write server CPU and heap profiles (per target and run) into this directory")
+	fs.DurationVar(&o.SoakDuration, "soak-duration", 10*time.Minute, "soak: how long the chat sessions chat under the floods")
+	fs.IntVar(&o.SoakIdle, "soak-idle", 19000, fmt.Sprintf("soak: idle TCP connections (%d per worker process)", idleProcs))
+	fs.IntVar(&o.SoakFlood, "soak-flood", 1000, "soak: signed-in sessions that flood pings and never read")
+	fs.IntVar(&o.SoakChat, "soak-chat", 100, "soak: well-behaved sessions chatting in rooms of 10 (at most -users)")
+	fs.Float64Var(&o.SoakRate, "soak-rate", 1, "soak: messages/s each chat session sends")
+	fs.IntVar(&o.SoakRSSMB, "soak-rss-mb", 1536, "soak: the server RSS bound in MB the run is checked against")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -93,11 +107,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	o.Scenarios = map[string]bool{}
 	for _, s := range strings.Split(*scen, ",") {
 		switch s = strings.TrimSpace(s); s {
-		case "connect", "churn", "fanout", "sends":
+		case "connect", "churn", "fanout", "sends", "soak":
 			o.Scenarios[s] = true
 		case "":
 		default:
-			return o, fmt.Errorf("-scenarios: unknown scenario %q (want connect, churn, fanout, sends)", s)
+			return o, fmt.Errorf("-scenarios: unknown scenario %q (want connect, churn, fanout, sends, soak)", s)
 		}
 	}
 	for _, f := range strings.Split(*fan, ",") {
@@ -117,6 +131,8 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-runs, -workers and -users must be ≥ 1 and 0 ≤ -measure-at ≤ -sessions")
 	case o.SendPubs < 1 || o.SendWindow < 1:
 		return o, fmt.Errorf("-send-pubs and -send-window must be ≥ 1")
+	case o.SoakChat < 1 || o.SoakIdle < 0 || o.SoakFlood < 0 || o.SoakRate <= 0 || o.SoakDuration <= 0:
+		return o, fmt.Errorf("-soak-chat and -soak-rate must be > 0, -soak-idle and -soak-flood ≥ 0, -soak-duration positive")
 	}
 	return o, nil
 }
@@ -250,7 +266,11 @@ func (t *target) start(ctx context.Context, o options, run int, dataDir string) 
 			if err := os.WriteFile(none, []byte("plugins: []\n"), 0o644); err != nil {
 				return err
 			}
-			args = append([]string{"serve-unhidra", "--addr", "127.0.0.1:0", "--data", dataDir, "--plugins", none}, o.ServerArgs...)
+			// The clients come from a few 127.0.0.x addresses, and connect
+			// holds 19,500 sessions: the per-address cap is off and the
+			// global cap just under the file limit.
+			args = append([]string{"serve-unhidra", "--addr", "127.0.0.1:0", "--data", dataDir, "--plugins", none,
+				"--max-conns-per-ip", "0", "--max-conns", "19800"}, o.ServerArgs...)
 		} else {
 			args = []string{"serve-reference", "--addr", "127.0.0.1:0"}
 		}
@@ -260,32 +280,79 @@ func (t *target) start(ctx context.Context, o options, run int, dataDir string) 
 		}
 		t.cmd, t.addr, t.pid = cmd, addr, cmd.Process.Pid
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	for i := 0; i < o.Workers; i++ {
-		cmd := exec.Command(self, "worker", "--src", fmt.Sprintf("127.0.0.%d", 10+i))
-		cmd.Stderr = os.Stderr
-		in, err := cmd.StdinPipe()
+		w, err := t.spawnWorker(fmt.Sprintf("127.0.0.%d", 10+i))
 		if err != nil {
 			return err
 		}
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			return err
-		}
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 1<<20), 64<<20)
-		t.workers = append(t.workers, &workerProc{cmd: cmd, in: in, out: sc})
+		t.workers = append(t.workers, w)
 	}
 	if t.name == "unhidra" {
 		return t.setup(ctx, o, run)
 	}
 	return nil
+}
+
+// spawnWorker starts a client worker process dialing from src.
+func (t *target) spawnWorker(src string) (*workerProc, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "worker", "--src", src)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start worker for %s: %w", src, err)
+	}
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	return &workerProc{cmd: cmd, in: in, out: sc}, nil
+}
+
+// stopWorkers ends worker processes (a second call for the same ones does nothing).
+func (t *target) stopWorkers(ws []*workerProc) {
+	for _, w := range ws {
+		if w.in == nil {
+			continue
+		}
+		_, _ = w.call(command{Op: "exit"})
+		_ = w.in.Close()
+		w.in = nil
+		_ = w.cmd.Wait()
+	}
+}
+
+// statsOf asks each worker for its counters (workers that fail are left out).
+func (t *target) statsOf(ws []*workerProc) []reply {
+	var out []reply
+	for _, w := range ws {
+		if r, err := w.call(command{Op: "stats"}); err == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// alive samples the server process and reports whether it is still running.
+func (t *target) alive() (procStat, bool) {
+	if t.pid == 0 {
+		return procStat{}, true
+	}
+	s, err := readProc(t.pid)
+	return s, err == nil && s.State != "Z"
+}
+
+// apiAs is a REST client signed in as bench account i.
+func (t *target) apiAs(i int) *client.API {
+	return &client.API{Base: t.api.Base, Token: t.tokens[i]}
 }
 
 // setup registers and logs in the bench accounts through the REST API.
@@ -327,11 +394,7 @@ func (t *target) setup(ctx context.Context, o options, run int) error {
 }
 
 func (t *target) stop() {
-	for _, w := range t.workers {
-		_, _ = w.call(command{Op: "exit"})
-		_ = w.in.Close()
-		_ = w.cmd.Wait()
-	}
+	t.stopWorkers(t.workers)
 	t.workers = nil
 	if t.cmd != nil {
 		_ = t.cmd.Process.Signal(syscall.SIGTERM)
@@ -681,6 +744,11 @@ func runTarget(ctx context.Context, o options, name string, run int) (metrics, e
 	}
 	if o.Scenarios["sends"] {
 		if err := t.sends(ctx, o, m); err != nil {
+			return nil, err
+		}
+	}
+	if o.Scenarios["soak"] {
+		if err := t.soak(ctx, o, m); err != nil {
 			return nil, err
 		}
 	}

@@ -43,19 +43,20 @@ func (c command) token(i int) string {
 }
 
 type reply struct {
-	OK         int64   `json:"ok"`
-	Failed     int64   `json:"failed"`
-	Seconds    float64 `json:"seconds"`
-	FirstError string  `json:"first_error,omitempty"`
-	Open       int64   `json:"open"`
-	Dropped    int64   `json:"dropped"`
-	Deliveries int64   `json:"deliveries"`
-	Acks       int64   `json:"acks"`
-	Errors     int64   `json:"errors"`
-	ErrorText  string  `json:"error_text,omitempty"`
-	Sent       int64   `json:"sent"`
-	Hist       []int64 `json:"hist,omitempty"` // sparse: index, count pairs
-	AckHist    []int64 `json:"ack_hist,omitempty"`
+	OK         int64      `json:"ok"`
+	Failed     int64      `json:"failed"`
+	Seconds    float64    `json:"seconds"`
+	FirstError string     `json:"first_error,omitempty"`
+	Open       int64      `json:"open"`
+	Dropped    int64      `json:"dropped"`
+	Deliveries int64      `json:"deliveries"`
+	Acks       int64      `json:"acks"`
+	Errors     int64      `json:"errors"`
+	ErrorText  string     `json:"error_text,omitempty"`
+	Sent       int64      `json:"sent"`
+	Hist       []int64    `json:"hist,omitempty"` // sparse: index, count pairs
+	AckHist    []int64    `json:"ack_hist,omitempty"`
+	Soak       *soakStats `json:"soak,omitempty"`
 }
 
 type benchConn struct {
@@ -64,6 +65,7 @@ type benchConn struct {
 	room     string        // the room this publisher sends to (sends scenario)
 	inflight chan struct{} // sends awaiting ack (sends scenario)
 	closing  atomic.Bool
+	lastSeq  atomic.Int64 // the last message seq seen (chat role, soak scenario)
 }
 
 type worker struct {
@@ -77,13 +79,21 @@ type worker struct {
 	hmu                                   sync.Mutex
 	h                                     hist // publish → delivery, µs
 	ah                                    hist // send → ack (commit latency), µs
+
+	// Soak scenario: background loops (idle, pingflood) run until "stop".
+	soak      soakCounters
+	bgCtx     context.Context
+	bgStop    context.CancelFunc
+	bg        sync.WaitGroup
+	roomMu    sync.Mutex
+	roomAcked map[string]int64 // room → highest acked seq (chat role)
 }
 
 // marker precedes the publish timestamp (Unix ns) in every bench payload.
 var marker = []byte("bench@")
 
 func runWorker(src string) error {
-	w := &worker{src: net.ParseIP(src)}
+	w := &worker{src: net.ParseIP(src), roomAcked: map[string]int64{}}
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 1<<20), 64<<20)
 	out := json.NewEncoder(os.Stdout)
@@ -124,7 +134,17 @@ func (w *worker) do(c command) reply {
 		return w.sends(c)
 	case "churn":
 		return w.churn(c)
+	case "idle":
+		return w.idle(c)
+	case "pingflood":
+		return w.pingFlood(c)
+	case "chat":
+		return w.chat(c)
+	case "stop":
+		w.stopBackground()
+		return reply{}
 	case "closeall", "exit":
+		w.stopBackground()
 		w.closeAll()
 		return reply{}
 	}
@@ -133,7 +153,7 @@ func (w *worker) do(c command) reply {
 
 func (w *worker) stats() reply {
 	r := reply{Open: w.open.Load(), Dropped: w.dropped.Load(), Deliveries: w.deliveries.Load(),
-		Acks: w.acks.Load(), Errors: w.errs.Load()}
+		Acks: w.acks.Load(), Errors: w.errs.Load(), Soak: w.soak.stats()}
 	if s, ok := w.errText.Load().(string); ok {
 		r.ErrorText = s
 	}
@@ -247,6 +267,9 @@ func (w *worker) onText(bc *benchConn, p []byte) {
 	switch {
 	case bytes.HasPrefix(t, []byte(`message"`)), bytes.HasPrefix(t, []byte(`send"`)):
 		w.deliveries.Add(1)
+		if bc.role == "chat" {
+			w.onChat(bc, p, false)
+		}
 		if i := bytes.Index(p, marker); i >= 0 {
 			j := i + len(marker)
 			k := j
@@ -265,6 +288,9 @@ func (w *worker) onText(bc *benchConn, p []byte) {
 		}
 	case bytes.HasPrefix(t, []byte(`ack"`)):
 		w.acks.Add(1)
+		if bc.role == "chat" {
+			w.onChat(bc, p, true)
+		}
 		// Bench refs are "b<send time in Unix ns>-<n>".
 		if i := bytes.Index(p, []byte(`"ref":"b`)); i >= 0 {
 			j := i + len(`"ref":"b`)

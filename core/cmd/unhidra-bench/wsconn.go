@@ -39,10 +39,10 @@ const (
 	opPong  = 0xA
 )
 
-// dialWS opens a WebSocket to addr (host:port) at path. token, when set, goes
-// in an Authorization header. src, when set, is the local IP to dial from
-// (spreading connections over 127.0.0.x avoids ephemeral-port exhaustion).
-func dialWS(ctx context.Context, addr, path, token string, src net.IP) (*wsConn, error) {
+// dialTCP opens a TCP connection to addr. src, when set, is the local IP to
+// dial from (spreading connections over 127.0.0.x avoids ephemeral-port
+// exhaustion).
+func dialTCP(ctx context.Context, addr string, src net.IP) (net.Conn, error) {
 	d := net.Dialer{Timeout: 10 * time.Second}
 	if src != nil {
 		d.LocalAddr = &net.TCPAddr{IP: src}
@@ -63,6 +63,16 @@ func dialWS(ctx context.Context, addr, path, token string, src net.IP) (*wsConn,
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	return nc, nil
+}
+
+// dialWS opens a WebSocket to addr (host:port) at path. token, when set, goes
+// in an Authorization header; src is dialTCP's.
+func dialWS(ctx context.Context, addr, path, token string, src net.IP) (*wsConn, error) {
+	nc, err := dialTCP(ctx, addr, src)
+	if err != nil {
+		return nil, err
 	}
 	var key [16]byte
 	_, _ = rand.Read(key[:])

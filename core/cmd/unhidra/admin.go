@@ -8,10 +8,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
 )
 
@@ -95,6 +97,12 @@ func inviteCmd(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintln(stderr, "unhidra invite:", err)
 		return 1
+	}
+	err = secevent.Write(ctx, st, secevent.Event{Type: secevent.InviteCreated, Actor: secevent.System, Target: inv.ID, TargetKind: "invite",
+		Outcome: secevent.Success, Details: map[string]string{"max_uses": strconv.Itoa(inv.MaxUses),
+			"expires_at": strconv.FormatInt(inv.ExpiresAt, 10), "via": "unhidra invite"}})
+	if err != nil {
+		fmt.Fprintln(stderr, "unhidra invite: the invite was created but its security event was not recorded:", err)
 	}
 	fmt.Fprintf(stdout, "invite %s (uses: %d, expires %s)\ntoken: %s\n", inv.ID, inv.MaxUses,
 		time.UnixMilli(inv.ExpiresAt).UTC().Format(time.RFC3339), inv.Token)

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/store"
 )
 
 func TestKeysCLI(t *testing.T) {
@@ -59,6 +61,16 @@ func TestInviteCLI(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "token: inv_") || !strings.Contains(out.String(), "uses: 3") {
 		t.Fatalf("invite output: %q", out.String())
+	}
+	// The invite is a security event, though no server runs.
+	st, err := store.Open(context.Background(), store.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := st.SecurityEvents(context.Background(), store.SecurityQuery{Limit: 10})
+	st.Close()
+	if err != nil || len(evs) != 1 || evs[0].Type != "invite.created" || evs[0].Actor != "system" || !strings.Contains(out.String(), evs[0].Target) {
+		t.Fatalf("security events after `unhidra invite`: %+v, %v", evs, err)
 	}
 	errb.Reset()
 	if rc := run([]string{"invite", "--data", dir, "--uses", "-1"}, &out, &errb); rc != 1 || !strings.Contains(errb.String(), "max_uses") {

@@ -1,18 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,105 +13,6 @@ import (
 	"github.com/unhidra/unhidra/sdk/client"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
-
-// binDir holds the binary built once for this test run (see TestMain).
-var binDir string
-
-func TestMain(m *testing.M) {
-	d, err := os.MkdirTemp("", "unhidra-bin-")
-	if err != nil {
-		panic(err)
-	}
-	binDir = d
-	code := m.Run()
-	os.RemoveAll(d)
-	os.Exit(code)
-}
-
-var buildOnce sync.Once
-var buildErr error
-
-// buildBinary compiles this command once per test run and returns its path.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(binDir, "unhidra")
-	buildOnce.Do(func() {
-		gobin, err := exec.LookPath("go")
-		if err != nil {
-			gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
-		}
-		cmd := exec.Command(gobin, "build", "-o", bin, ".")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return bin
-}
-
-// proc is a server running as a separate OS process.
-type proc struct {
-	cmd  *exec.Cmd
-	base string // http://host:port
-	done chan struct{}
-}
-
-var servingRE = regexp.MustCompile(`serving on (https?://\S+)`)
-
-// startProc runs `unhidra serve` on a free port and waits for its
-// "serving on" line.
-func startProc(t *testing.T, bin string, args ...string) *proc {
-	t.Helper()
-	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-level", "warn", "--rate-limits", "off"}, args...)...)
-	cmd.Env = append(os.Environ(), "UNHIDRA_DATABASE_URL=", "UNHIDRA_ADDR=", "UNHIDRA_DATA=")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = testLog(t)
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := servingRE.FindStringSubmatch(sc.Text()); m != nil {
-				select {
-				case found <- m[1]:
-				default:
-				}
-			}
-		}
-	}()
-	go func() { _ = cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { p.kill() })
-	select {
-	case p.base = <-found:
-	case <-p.done:
-		t.Fatalf("server exited before serving: %v", cmd.ProcessState)
-	case <-time.After(60 * time.Second):
-		t.Fatal("server did not print its address within 60s")
-	}
-	return p
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (p *proc) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
-
-func testLog(t *testing.T) io.Writer {
-	if testing.Verbose() {
-		return os.Stderr
-	}
-	return io.Discard
-}
 
 // TestKill9 is "Done when" 3: a separate server process receives N pipelined
 // sends; acks are counted; the process is killed with SIGKILL mid-stream and

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/unhidra/unhidra/core/store"
 	unhidra "github.com/unhidra/unhidra/sdk/wasm"
 )
 
@@ -67,9 +68,11 @@ type Host interface {
 // ErrDenied is wrapped by a Host.Call refused for a missing grant.
 var ErrDenied = errors.New("PERMISSION_DENIED")
 
+// KV keys and values have the store's limits, as for process plugins; the
+// guest-memory reads below stop at them.
 const (
-	maxKey   = 512
-	maxValue = 64 << 10
+	maxKey   = store.MaxKVKey
+	maxValue = store.MaxKVValue
 	maxLog   = 4096
 )
 
@@ -113,13 +116,18 @@ func fail(cs *callState, msg string) uint64 {
 	return uint64(-int64(len(msg)) - 2)
 }
 
-func (m *Module) deny(cs *callState, what string) uint64 {
+// deny refuses a host call for want of grant (a plugins.yaml grant name);
+// why, when set, replaces "no <grant> grant" in the module's message.
+func (m *Module) deny(cs *callState, grant, why string) uint64 {
 	m.stats.Denied.Add(1)
 	if m.opts.OnDenied != nil {
-		m.opts.OnDenied(what)
+		m.opts.OnDenied(grant)
 	}
-	m.log.Warn("wasm host call denied", "call", what, "hook", cs.hook)
-	return fail(cs, fmt.Sprintf("permission denied: plugin %s has no %s grant", m.id, what))
+	if why == "" {
+		why = "has no " + grant + " grant"
+	}
+	m.log.Warn("wasm host call denied", "grant", grant, "why", why, "hook", cs.hook)
+	return fail(cs, fmt.Sprintf("permission denied: plugin %s %s", m.id, why))
 }
 
 func read(mod api.Module, ptr, n uint32, limit int) ([]byte, bool) {
@@ -180,7 +188,7 @@ func (m *Module) hostConfig(ctx context.Context, _ api.Module, st []uint64) {
 // permission-denied status in st[0].
 func (m *Module) kvGranted(cs *callState, st []uint64) bool {
 	if !m.opts.Grants.KV {
-		st[0] = m.deny(cs, "kv")
+		st[0] = m.deny(cs, "kv", "")
 		return false
 	}
 	return true
@@ -333,8 +341,12 @@ func (m *Module) hostPost(ctx context.Context, mod api.Module, st []uint64) {
 		st[0] = fail(cs, "post: room must be at most 64 bytes and text at most 16 KiB")
 		return
 	}
-	if !m.mayPost(string(room)) {
-		st[0] = m.deny(cs, "post (room "+string(room)+")")
+	switch {
+	case len(m.opts.Grants.Post) == 0:
+		st[0] = m.deny(cs, "messages.post", "")
+		return
+	case !m.mayPost(string(room)):
+		st[0] = m.deny(cs, "messages.post", "may not post to room "+string(room)+" (post_rooms)")
 		return
 	}
 	if wait := m.posts.take(); wait > 0 {
@@ -378,7 +390,7 @@ func (m *Module) hostCall(ctx context.Context, mod api.Module, st []uint64) {
 func (m *Module) hostHTTP(ctx context.Context, mod api.Module, st []uint64) {
 	cs := state(ctx)
 	if len(m.opts.Grants.HTTP) == 0 {
-		st[0] = m.deny(cs, "http")
+		st[0] = m.deny(cs, "http", "")
 		return
 	}
 	raw, okr := read(mod, uint32(st[0]), uint32(st[1]), 1<<20)

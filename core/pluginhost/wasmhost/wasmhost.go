@@ -321,8 +321,8 @@ func (m *Module) readOut(ctx context.Context, inst *instance, packed uint64) ([]
 }
 
 // Call runs hook with its protojson input in under ctx's deadline and
-// returns the hook's protojson answer. Any failure other than an error the hook itself
-// returned discards the instance.
+// returns the hook's protojson answer. An error the hook itself returned is
+// a *HookError; any other failure discards the instance.
 func (m *Module) Call(ctx context.Context, hook string, in []byte) (json.RawMessage, error) {
 	if m.closed.Load() {
 		return nil, ErrClosed
@@ -341,7 +341,7 @@ func (m *Module) Call(ctx context.Context, hook string, in []byte) (json.RawMess
 		return nil, err
 	}
 	out, err := m.invoke(ctx, inst, hook, in)
-	var he *hookError
+	var he *HookError
 	switch {
 	case err == nil, errors.As(err, &he):
 		inst.calls++
@@ -364,10 +364,12 @@ func (m *Module) Call(ctx context.Context, hook string, in []byte) (json.RawMess
 	return out, err
 }
 
-// hookError is an error the plugin returned deliberately; the instance is fine.
-type hookError struct{ msg string }
+// HookError is an error the module's hook returned deliberately (its
+// CallResult envelope's "error"); the instance stays in service. Traps,
+// timeouts and malformed output are the other errors Call returns.
+type HookError struct{ Msg string }
 
-func (e *hookError) Error() string { return e.msg }
+func (e *HookError) Error() string { return e.Msg }
 
 type stateKey struct{}
 
@@ -421,7 +423,7 @@ func (m *Module) invoke(ctx context.Context, inst *instance, hook string, in []b
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if env.Error != "" {
-		return nil, &hookError{msg: env.Error}
+		return nil, &HookError{Msg: env.Error}
 	}
 	return env.Result, nil
 }

@@ -350,15 +350,16 @@ func TestFaultsAreContained(t *testing.T) {
 	})
 	t.Run("ungranted host calls fail", func(t *testing.T) {
 		m := load(t, "testdata/ungranted", ModuleOptions{Host: newMemHost()})
-		for _, what := range []string{"kv", "post", "http"} {
+		// The refusal names the plugins.yaml grant (messages.post, not "post").
+		for what, grant := range map[string]string{"kv": "kv", "post": "messages.post", "http": "http"} {
 			ctx, cancel := callCtx(5 * time.Second)
 			raw, err := m.Call(ctx, unhidra.HookMessageWillBePosted, post(what))
 			cancel()
 			if err != nil {
 				t.Fatal(err)
 			}
-			if d := decision(t, raw); !strings.Contains(d.Reason, "permission denied") {
-				t.Errorf("%s: %q, want permission denied", what, d.Reason)
+			if d, want := decision(t, raw), "permission denied: plugin ungranted has no "+grant+" grant"; d.Reason != want {
+				t.Errorf("%s: %q, want %q", what, d.Reason, want)
 			}
 		}
 		if m.Stats().Denied.Load() != 3 {
