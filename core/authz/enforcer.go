@@ -189,9 +189,20 @@ func seed(ctx context.Context, st *store.Store) error {
 		if done {
 			continue
 		}
+		stored, err := st.AuthzRules(ctx)
+		if err != nil {
+			return fmt.Errorf("authz: seed %s: %w", a.step, err)
+		}
+		have := map[store.AuthzRule]bool{}
+		for _, r := range stored {
+			r.ID = 0
+			have[r] = true
+		}
 		var rs []store.AuthzRule
 		for _, p := range a.policies() {
-			rs = append(rs, ruleOf("p", p.rule()))
+			if r := ruleOf("p", p.rule()); !have[r] {
+				rs = append(rs, r)
+			}
 		}
 		if err := st.AddAuthzRules(ctx, rs); err != nil {
 			return fmt.Errorf("authz: seed %s: %w", a.step, err)

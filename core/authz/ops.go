@@ -227,6 +227,7 @@ func DefaultPolicies() []Policy {
 			ps = append(ps, allow(RoleSuperadmin, SysDomain, op.Name))
 		}
 	}
+	ps = append(ps, pluginFramePolicies()...)
 	return append(ps, ClearanceDenies()...)
 }
 
@@ -239,10 +240,14 @@ func ClearanceDenies() []Policy {
 	var ps []Policy
 	for _, op := range Ops {
 		if op.Level == LevelRoom && op.Name != OpRoomLeave {
-			ps = append(ps, Policy{RoleGuest, "*", op.Name, "deny", "clearance<classification"})
+			ps = append(ps, clearanceDeny(op.Name))
 		}
 	}
-	return append(ps, pluginFramePolicies()...)
+	return ps
+}
+
+func clearanceDeny(op string) Policy {
+	return Policy{RoleGuest, "*", op, "deny", "clearance<classification"}
 }
 
 // pluginFramePolicies let room members (any room role) send plugins frames
@@ -252,18 +257,18 @@ func pluginFramePolicies() []Policy {
 	return []Policy{
 		{RoleGuest, "room:*", OpPluginFrame, "allow", ""},
 		{RoleAuthenticated, SysDomain, OpPluginFrame, "allow", "kind="},
-		{RoleGuest, "*", OpPluginFrame, "deny", "clearance<classification"},
 	}
 }
 
 // seedAdditions are default rules added after the first seed: each step
-// adds its rules once to a database seeded before it (a fresh database gets
-// them with DefaultPolicies), so an operator's later removal sticks.
+// adds its rules (those not stored yet) once to a database seeded before it
+// (a fresh database gets them with DefaultPolicies), so an operator's later
+// removal sticks.
 var seedAdditions = []struct {
 	step     string
 	policies func() []Policy
 }{
-	{"authz_seed_plugin_frame", pluginFramePolicies},
+	{"authz_seed_plugin_frame", func() []Policy { return append(pluginFramePolicies(), clearanceDeny(OpPluginFrame)) }},
 }
 
 // clearanceSeededV1 are the operations the first seeded policy closed by
