@@ -250,11 +250,11 @@ func codeForStatus(st int) string {
 }
 
 func (a *API) requireAuth(c *fiber.Ctx) error {
-	h := c.Get(fiber.HeaderAuthorization)
-	if len(h) < 8 || !strings.EqualFold(h[:7], "bearer ") {
+	tok, ok := auth.BearerToken(c.Get(fiber.HeaderAuthorization))
+	if !ok {
 		return a.Error(c, chat.Errorf(protocol.CodeUnauthorized, "missing bearer token"))
 	}
-	id, err := a.o.Auth.Authenticate(c.UserContext(), strings.TrimSpace(h[7:]))
+	id, err := a.o.Auth.Authenticate(c.UserContext(), tok)
 	if err != nil {
 		return a.Error(c, chat.Errorf(protocol.CodeUnauthorized, "%v", err))
 	}

@@ -218,11 +218,11 @@ func (a *API) logout(c *fiber.Ctx) error {
 		}
 		return c.SendStatus(fiber.StatusNoContent)
 	}
-	h := c.Get(fiber.HeaderAuthorization)
-	if len(h) < 8 || !strings.EqualFold(h[:7], "bearer ") {
+	tok, ok := auth.BearerToken(c.Get(fiber.HeaderAuthorization))
+	if !ok {
 		return a.Error(c, chat.Errorf(protocol.CodeBadRequest, "send {refresh_token} or an Authorization: Bearer access token"))
 	}
-	id, err := a.o.Auth.Authenticate(c.UserContext(), strings.TrimSpace(h[7:]))
+	id, err := a.o.Auth.Authenticate(c.UserContext(), tok)
 	if err != nil {
 		return a.Error(c, chat.Errorf(protocol.CodeUnauthorized, "%v", err))
 	}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,15 @@ type Identity struct {
 	Role      string // global role: superadmin or member
 	SessionID string // the session (refresh-token family) the token belongs to
 	DeviceID  string // the device that session is bound to
+}
+
+// BearerToken reads an Authorization header value "Bearer <token>"
+// (scheme case-insensitive); ok is false for anything else.
+func BearerToken(header string) (token string, ok bool) {
+	if len(header) < 8 || !strings.EqualFold(header[:7], "bearer ") {
+		return "", false
+	}
+	return strings.TrimSpace(header[7:]), true
 }
 
 // Authenticator turns a bearer token into an Identity.

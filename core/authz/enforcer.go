@@ -169,12 +169,54 @@ func New(ctx context.Context, o Options) (*Enforcer, error) {
 	return e, nil
 }
 
-// seed writes the default policy and the roles existing accounts need, once.
+// seed writes the default policy and the roles existing accounts need, once,
+// and each later addition to the defaults once.
 func seed(ctx context.Context, st *store.Store) error {
 	done, err := st.MigrationDone(ctx, SeedStep)
-	if err != nil || done {
+	if err != nil {
 		return err
 	}
+	if !done {
+		if err := seedFirst(ctx, st); err != nil {
+			return err
+		}
+	}
+	for _, a := range seedAdditions {
+		done, err := st.MigrationDone(ctx, a.step)
+		if err != nil {
+			return err
+		}
+		if done {
+			continue
+		}
+		stored, err := st.AuthzRules(ctx)
+		if err != nil {
+			return fmt.Errorf("authz: seed %s: %w", a.step, err)
+		}
+		have := map[store.AuthzRule]bool{}
+		for _, r := range stored {
+			r.ID = 0
+			have[r] = true
+		}
+		var rs []store.AuthzRule
+		for _, p := range a.policies() {
+			if r := ruleOf("p", p.rule()); !have[r] {
+				rs = append(rs, r)
+			}
+		}
+		if err := st.AddAuthzRules(ctx, rs); err != nil {
+			return fmt.Errorf("authz: seed %s: %w", a.step, err)
+		}
+		if err := st.MarkMigration(ctx, a.step); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// seedFirst writes the whole default policy (additions included, which it
+// marks done) and the roles existing accounts need.
+func seedFirst(ctx context.Context, st *store.Store) error {
 	var rs []store.AuthzRule
 	for _, in := range Inheritance() {
 		rs = append(rs, store.AuthzRule{Ptype: "g", V0: in[0], V1: in[1], V2: AnyDomain})
@@ -194,6 +236,11 @@ func seed(ctx context.Context, st *store.Store) error {
 	}
 	if err := st.AddAuthzRules(ctx, rs); err != nil {
 		return fmt.Errorf("authz: seed: %w", err)
+	}
+	for _, a := range seedAdditions {
+		if err := st.MarkMigration(ctx, a.step); err != nil {
+			return err
+		}
 	}
 	return st.MarkMigration(ctx, SeedStep)
 }

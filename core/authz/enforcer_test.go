@@ -405,3 +405,82 @@ func BenchmarkDecideUncachedWorstCase10k(b *testing.B) {
 		}
 	}
 }
+
+// plugin.frame: a frame about a room needs a role in that room (not an
+// admin role above it); a frame naming no room needs only a signed-in
+// subject; a classified room stays closed to a lower clearance.
+func TestPluginFrameDecisions(t *testing.T) {
+	ctx := context.Background()
+	e := newEnforcer(t, openStore(t), Options{})
+	org, sp, room, other := id(), id(), id(), id()
+	guest, admin, outsider, super := id(), id(), id(), id()
+	if err := e.Assign(ctx, Assignment{User(admin), RoleOrgadmin, "org:" + org}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Assign(ctx, Assignment{User(super), RoleSuperadmin, SysDomain}); err != nil {
+		t.Fatal(err)
+	}
+	e.SetRoomRole(guest, room, "guest")
+	at := func(r string) Request {
+		return Request{Room: r, Space: sp, Org: org, Env: Env{Kind: store.KindPrivate}}
+	}
+	cases := []struct {
+		name string
+		who  string
+		req  Request
+		want bool
+	}{
+		{"room guest in own room", guest, at(room), true},
+		{"room guest in another room", guest, at(other), false},
+		{"orgadmin, not a member", admin, at(room), false},
+		{"superadmin, not a member", super, at(room), false},
+		{"outsider", outsider, at(room), false},
+		{"no room: any signed-in user", outsider, Request{}, true},
+		{"no room: guest", guest, Request{}, true},
+	}
+	for _, c := range cases {
+		c.req.Sub, c.req.Act = User(c.who), OpPluginFrame
+		if got := e.Decide(c.req); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+	classified := at(room)
+	classified.Sub, classified.Act, classified.Env.Classification = User(guest), OpPluginFrame, 10
+	if e.Decide(classified) {
+		t.Error("room classified above the member's clearance: plugin.frame allowed")
+	}
+}
+
+// A database seeded before plugin.frame existed gets its default rules
+// once, on the next start; an operator's later removal sticks.
+func TestSeedAdditionsReachOldDatabases(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	// The state an older release left: the first seed done, no additions.
+	var old []store.AuthzRule
+	for _, p := range DefaultPolicies() {
+		if p.Act != OpPluginFrame {
+			old = append(old, ruleOf("p", p.rule()))
+		}
+	}
+	if err := st.AddAuthzRules(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MarkMigration(ctx, SeedStep); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnforcer(t, st, Options{})
+	if n := len(e.Policies()); n != len(DefaultPolicies()) {
+		t.Fatalf("%d policies after upgrade, want %d", n, len(DefaultPolicies()))
+	}
+	if !e.Decide(Request{Sub: User(id()), Act: OpPluginFrame}) {
+		t.Fatal("plugin.frame without a room refused after upgrade")
+	}
+	if _, err := e.RemovePolicy(ctx, pluginFramePolicies()[1]); err != nil {
+		t.Fatal(err)
+	}
+	e2 := newEnforcer(t, st, Options{})
+	if n := len(e2.Policies()); n != len(DefaultPolicies())-1 {
+		t.Fatalf("restart re-added a removed default: %d policies", n)
+	}
+}

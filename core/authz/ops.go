@@ -58,6 +58,9 @@ const (
 	OpMessageReact    = "message.react"
 	OpRoomTyping      = "room.typing"
 	OpRoomMarkRead    = "room.mark_read"
+	// OpPluginFrame is a client frame to a plugin: decided in the room the
+	// frame names, or system-wide for a frame naming none.
+	OpPluginFrame = "plugin.frame"
 
 	// Scoped administration: the level is that of the target scope.
 	OpRolesAssign      = "roles.assign"
@@ -116,6 +119,7 @@ var Ops = []OpInfo{
 	{OpMessageReact, LevelRoom, "react to messages"},
 	{OpRoomTyping, LevelRoom, "send typing notices"},
 	{OpRoomMarkRead, LevelRoom, "send read receipts"},
+	{OpPluginFrame, LevelRoom, "send a plugin a frame about the room (a frame naming no room: any signed-in user)"},
 	{OpRolesAssign, LevelRoom, "assign or remove roles in a scope (level of that scope)"},
 	{OpRolesAssignments, LevelRoom, "list role assignments in a scope (level of that scope)"},
 	{OpRolesRead, LevelSys, "read role definitions"},
@@ -223,6 +227,7 @@ func DefaultPolicies() []Policy {
 			ps = append(ps, allow(RoleSuperadmin, SysDomain, op.Name))
 		}
 	}
+	ps = append(ps, pluginFramePolicies()...)
 	return append(ps, ClearanceDenies()...)
 }
 
@@ -235,10 +240,35 @@ func ClearanceDenies() []Policy {
 	var ps []Policy
 	for _, op := range Ops {
 		if op.Level == LevelRoom && op.Name != OpRoomLeave {
-			ps = append(ps, Policy{RoleGuest, "*", op.Name, "deny", "clearance<classification"})
+			ps = append(ps, clearanceDeny(op.Name))
 		}
 	}
 	return ps
+}
+
+func clearanceDeny(op string) Policy {
+	return Policy{RoleGuest, "*", op, "deny", "clearance<classification"}
+}
+
+// pluginFramePolicies let room members (any room role) send plugins frames
+// about their room, and any signed-in subject send frames naming no room
+// ("kind=" with no kind holds only when the object is not a room).
+func pluginFramePolicies() []Policy {
+	return []Policy{
+		{RoleGuest, "room:*", OpPluginFrame, "allow", ""},
+		{RoleAuthenticated, SysDomain, OpPluginFrame, "allow", "kind="},
+	}
+}
+
+// seedAdditions are default rules added after the first seed: each step
+// adds its rules (those not stored yet) once to a database seeded before it
+// (a fresh database gets them with DefaultPolicies), so an operator's later
+// removal sticks.
+var seedAdditions = []struct {
+	step     string
+	policies func() []Policy
+}{
+	{"authz_seed_plugin_frame", func() []Policy { return append(pluginFramePolicies(), clearanceDeny(OpPluginFrame)) }},
 }
 
 // clearanceSeededV1 are the operations the first seeded policy closed by

@@ -57,6 +57,10 @@ type Hooks interface {
 	// ExecuteCommand runs a slash command. ok is false when no plugin
 	// registered c.Trigger; err is an *Error the sender sees.
 	ExecuteCommand(ctx context.Context, c Command) (reply CommandReply, ok bool, err error)
+	// ClientFrame routes an authorised plugin frame to the plugin owning its
+	// namespace and returns the reply's data; err is an *Error the sender
+	// sees.
+	ClientFrame(ctx context.Context, f PluginFrame) (data json.RawMessage, err error)
 }
 
 // EditDraft is an edit about to be committed. Hooks may change Text.

@@ -47,6 +47,16 @@ func TestDecodeFrame(t *testing.T) {
 		{"invalid utf-8", "{\"type\":\"send\",\"text\":\"\xff\"}", "", "UTF-8", ""},
 		{"long ref is not echoed", `{"type":"ping","ref":"` + long + `"}`, "", "ref is longer", ""},
 		{"empty", ``, "", "not a JSON object", ""},
+		{"plugin", `{"type":"plugin","ref":"q","plugin":"poll","op":"vote.cast","room":"r","data":{"choice":2}}`, "plugin", "", "q"},
+		{"plugin without room or data", `{"type":"plugin","plugin":"poll","op":"list"}`, "plugin", "", ""},
+		{"plugin data null is absent", `{"type":"plugin","plugin":"poll","op":"list","data":null}`, "plugin", "", ""},
+		{"plugin no plugin", `{"type":"plugin","op":"list","ref":"q"}`, "", "plugin needs plugin", "q"},
+		{"plugin bad id", `{"type":"plugin","plugin":"Poll","op":"list"}`, "", "plugin needs plugin", ""},
+		{"plugin id too long", `{"type":"plugin","plugin":"` + strings.Repeat("p", 33) + `","op":"list"}`, "", "plugin needs plugin", ""},
+		{"plugin no op", `{"type":"plugin","plugin":"poll"}`, "", "plugin needs op", ""},
+		{"plugin bad op", `{"type":"plugin","plugin":"poll","op":"Vote!"}`, "", "plugin needs op", ""},
+		{"plugin op too long", `{"type":"plugin","plugin":"poll","op":"` + strings.Repeat("o", 65) + `"}`, "", "plugin needs op", ""},
+		{"plugin data not JSON", `{"type":"plugin","plugin":"poll","op":"x","data":{]}`, "", "not a JSON object", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,6 +82,12 @@ func TestDecodeFrame(t *testing.T) {
 			if tc.name == "meta null is absent" && f.Meta != nil {
 				t.Fatalf("meta = %s", f.Meta)
 			}
+			if tc.name == "plugin data null is absent" && f.Data != nil {
+				t.Fatalf("data = %s", f.Data)
+			}
+			if tc.name == "plugin" && (f.Plugin != "poll" || f.Op != "vote.cast" || string(f.Data) != `{"choice":2}`) {
+				t.Fatalf("plugin frame decoded as %+v", f)
+			}
 		})
 	}
 }
@@ -90,11 +106,13 @@ func FuzzClientFrame(f *testing.F) {
 		`{"TYPE":"PING","Ref":"x"}`,
 		`{"type":"send","type":"ping"}`,
 		`null`, `[]`, `{}`, `{"type":1}`,
+		`{"type":"plugin","plugin":"poll","op":"vote","room":"r","data":[1,{"a":null}],"ref":"p"}`,
+		`{"type":"plugin","plugin":"p-1","op":"a.b_c-d","data":null}`,
+		`{"type":"plugin","plugin":"-p","op":""}`,
 	} {
 		f.Add([]byte(s))
 	}
-	known := []string{protocol.TypeSend, protocol.TypeEdit, protocol.TypeDelete, protocol.TypeReact, protocol.TypeJoin,
-		protocol.TypeLeave, protocol.TypeSync, protocol.TypeTyping, protocol.TypeRead, protocol.TypePing}
+	known := protocol.ClientTypes
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fr, err := decodeFrame(data)
 		if len(fr.Ref) > MaxRef {
@@ -109,8 +127,14 @@ func FuzzClientFrame(f *testing.F) {
 		if !slices.Contains(known, fr.Type) {
 			t.Fatalf("accepted unknown type %q", fr.Type)
 		}
-		if fr.Type != protocol.TypePing && fr.Room == "" {
+		if fr.Type != protocol.TypePing && fr.Type != protocol.TypePlugin && fr.Room == "" {
 			t.Fatalf("accepted %s without room", fr.Type)
+		}
+		if fr.Type == protocol.TypePlugin && (!protocol.ValidPluginID(fr.Plugin) || !protocol.ValidPluginName(fr.Op)) {
+			t.Fatalf("accepted plugin frame for %q op %q", fr.Plugin, fr.Op)
+		}
+		if string(fr.Data) == "null" {
+			t.Fatal("data null kept")
 		}
 		if (fr.Type == protocol.TypeSend || fr.Type == protocol.TypeEdit) && fr.Text == nil {
 			t.Fatalf("accepted %s without text", fr.Type)

@@ -43,6 +43,7 @@ var Ops = map[string][]string{
 	protocol.TypeTyping: {authz.OpRoomTyping},
 	protocol.TypeRead:   {authz.OpRoomMarkRead},
 	protocol.TypePing:   {PingOp},
+	protocol.TypePlugin: {authz.OpPluginFrame},
 }
 
 // PingOp marks ping: a keepalive that touches no data and needs only the
@@ -185,11 +186,8 @@ func bearer(c *fiber.Ctx) string {
 			return p[len(protocol.BearerPrefix):]
 		}
 	}
-	h := c.Get(fiber.HeaderAuthorization)
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
-	}
-	return ""
+	tok, _ := auth.BearerToken(c.Get(fiber.HeaderAuthorization))
+	return tok
 }
 
 func (g *Gateway) refuse(c *fiber.Ctx, status int, code, result, msg string) error {

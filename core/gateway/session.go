@@ -416,7 +416,7 @@ func (s *session) count(t string) {
 	if m := s.g.o.Metrics; m != nil {
 		switch t {
 		case protocol.TypeSend, protocol.TypeEdit, protocol.TypeDelete, protocol.TypeReact, protocol.TypeJoin,
-			protocol.TypeLeave, protocol.TypeSync, protocol.TypeTyping, protocol.TypeRead, protocol.TypePing:
+			protocol.TypeLeave, protocol.TypeSync, protocol.TypeTyping, protocol.TypeRead, protocol.TypePing, protocol.TypePlugin:
 		default:
 			t = "unknown"
 		}
@@ -443,6 +443,9 @@ func decodeFrame(data []byte) (protocol.ClientFrame, *chat.Error) {
 	if string(f.Meta) == "null" {
 		f.Meta = nil // "meta": null means no meta
 	}
+	if string(f.Data) == "null" {
+		f.Data = nil // likewise for data
+	}
 	if len(f.Ref) > MaxRef {
 		f.Ref = ""
 		return f, chat.Errorf(protocol.CodeBadRequest, "ref is longer than %d bytes", MaxRef)
@@ -466,6 +469,9 @@ func decodeFrame(data []byte) (protocol.ClientFrame, *chat.Error) {
 	case protocol.TypeRead:
 		err = firstErr(need(f.Room != "", "room"), need(f.Seq != nil, "seq"))
 	case protocol.TypePing:
+	case protocol.TypePlugin:
+		err = firstErr(need(protocol.ValidPluginID(f.Plugin), "plugin (a plugin id: 1–32 of a-z, 0-9, '-', starting with a letter)"),
+			need(protocol.ValidPluginName(f.Op), "op (1–64 of a-z, 0-9, '.', '_', '-')"))
 	case "":
 		err = chat.Errorf(protocol.CodeBadRequest, "frame has no type")
 	default:
@@ -581,5 +587,15 @@ func (s *session) handle(ctx context.Context, data []byte) {
 		s.send(&protocol.Frame{Type: protocol.TypeAck, Ref: ref, Room: f.Room, Seq: *f.Seq})
 	case protocol.TypePing:
 		s.send(&protocol.Frame{Type: protocol.TypePong, Ref: ref})
+	case protocol.TypePlugin:
+		// The plugin answers on this goroutine, as a slash command does: a
+		// session's frames run in order, each under the hook's deadline.
+		data, err := s.g.o.Chat.PluginFrame(ctx, id, chat.PluginFrame{Plugin: f.Plugin, Op: f.Op, Ref: ref, Room: f.Room,
+			Session: s.id, Data: f.Data})
+		if err != nil {
+			s.sendError(ref, err)
+			return
+		}
+		s.send(&protocol.Frame{Type: protocol.TypePluginReply, Ref: ref, Plugin: f.Plugin, Data: data})
 	}
 }

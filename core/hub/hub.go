@@ -35,6 +35,7 @@ type userShard struct {
 type sessShard struct {
 	mu    sync.Mutex
 	rooms map[uint64]map[string]struct{}
+	subs  map[uint64]Subscriber // connected sessions (Connect … Disconnect)
 }
 
 // closer is implemented by subscribers that can tell they have ended.
@@ -55,6 +56,7 @@ func New() *Hub {
 		h.rooms[i].rooms = map[string]map[uint64]Subscriber{}
 		h.users[i].users = map[string]map[uint64]Subscriber{}
 		h.sess[i].rooms = map[uint64]map[string]struct{}{}
+		h.sess[i].subs = map[uint64]Subscriber{}
 	}
 	return h
 }
@@ -184,6 +186,10 @@ func (h *Hub) RoomSessions(room string) []Subscriber {
 // Connect registers a live session of its user. It returns how many sessions
 // the user now has (1 means the user just came online).
 func (h *Hub) Connect(s Subscriber) int {
+	ss := &h.sess[s.SessionID()%shardCount]
+	ss.mu.Lock()
+	ss.subs[s.SessionID()] = s
+	ss.mu.Unlock()
 	sh := &h.users[h.shard(s.UserID())]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -207,6 +213,7 @@ func (h *Hub) Disconnect(s Subscriber) (rooms []string, remaining int) {
 		rooms = append(rooms, r)
 	}
 	delete(ss.rooms, id)
+	delete(ss.subs, id)
 	ss.mu.Unlock()
 	for _, r := range rooms {
 		h.Unsubscribe(r, s)
@@ -233,6 +240,14 @@ func (h *Hub) Sessions(user string) []Subscriber {
 		out = append(out, s)
 	}
 	return out
+}
+
+// Session returns the connected session with id, or nil.
+func (h *Hub) Session(id uint64) Subscriber {
+	ss := &h.sess[id%shardCount]
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.subs[id]
 }
 
 // Online reports whether user has at least one live session.

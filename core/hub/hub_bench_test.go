@@ -36,6 +36,20 @@ func TestPublishReachesEverySubscriberButSkipped(t *testing.T) {
 	}
 }
 
+func TestSessionLookup(t *testing.T) {
+	h := New()
+	a, b := &countSub{id: 7}, &countSub{id: 7 + shardCount} // same shard
+	h.Connect(a)
+	h.Connect(b)
+	if h.Session(7) != a || h.Session(7+shardCount) != b || h.Session(8) != nil {
+		t.Fatal("Session does not find exactly the connected sessions")
+	}
+	h.Disconnect(a)
+	if h.Session(7) != nil || h.Session(7+shardCount) != b {
+		t.Fatal("Session still finds a disconnected session, or lost another")
+	}
+}
+
 func TestAppendFrameLengths(t *testing.T) {
 	for _, n := range []int{0, 125, 126, 65535, 65536} {
 		f := AppendFrame(nil, 0x1, make([]byte, n))

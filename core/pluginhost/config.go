@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	pb "github.com/unhidra/unhidra/sdk/proto/pluginv1"
+	"github.com/unhidra/unhidra/sdk/protocol"
 )
 
 // File is a parsed, validated plugins.yaml. docs/plugins-yaml.md is its
@@ -138,8 +138,6 @@ func policyFor(s *Spec, h pb.Hook) Policy {
 	return FailOpen
 }
 
-var idRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
-
 // LoadFile reads and validates path. Every error names the file and line.
 func LoadFile(path string) (*File, error) {
 	b, err := os.ReadFile(path)
@@ -259,7 +257,7 @@ func (p *parser) plugin(n *yaml.Node, i int) (*Spec, error) {
 	what := fmt.Sprintf("plugins[%d]", i)
 	if n.Kind == yaml.MappingNode { // name the plugin in every error, whatever the key order
 		for j := 0; j+1 < len(n.Content); j += 2 {
-			if k, v := n.Content[j], n.Content[j+1]; k.Value == "id" && v.Kind == yaml.ScalarNode && idRE.MatchString(v.Value) {
+			if k, v := n.Content[j], n.Content[j+1]; k.Value == "id" && v.Kind == yaml.ScalarNode && protocol.ValidPluginID(v.Value) {
 				what = fmt.Sprintf("plugin %q", v.Value)
 			}
 		}
@@ -272,7 +270,7 @@ func (p *parser) plugin(n *yaml.Node, i int) (*Spec, error) {
 			if err := p.str(v, what+".id", &s.ID); err != nil {
 				return err
 			}
-			if !idRE.MatchString(s.ID) {
+			if !protocol.ValidPluginID(s.ID) {
 				return p.errf(v, "%s.id %q: use 1–32 of a-z, 0-9 and '-', starting with a letter", what, s.ID)
 			}
 			return nil

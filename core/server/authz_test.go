@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -224,6 +225,17 @@ func wsTyping(ctx context.Context, c *client.Conn, room string) error {
 			return nil
 		}
 	}
+}
+
+// wsPluginFrame sends a plugin frame (about room, when set) to a plugin
+// the test server does not run: "no plugin" means the enforcer let it by.
+func wsPluginFrame(ctx context.Context, c *client.Conn, room string) error {
+	_, err := c.Plugin(ctx, "absent", "ping", client.PluginOptions{Room: room})
+	var ce *client.Error
+	if errors.As(err, &ce) && ce.Code == protocol.CodeNotFound && strings.Contains(ce.Message, `no plugin "absent"`) {
+		return nil
+	}
+	return err
 }
 
 func checks() []check {
@@ -446,6 +458,12 @@ func checks() []check {
 				_, err := a.c.Read(w.ctx, st.([2]string)[0], 1)
 				return err
 			}},
+		// The test server runs no plugins: a frame past the enforcer is
+		// answered "no plugin", one refused never gets that far.
+		{name: "plugin.frame ws room", ws: protocol.TypePlugin, allowed: []string{rRoom, rMem, rGuest}, prepare: private,
+			run: func(w *world, st any, a *actor) error { return wsPluginFrame(w.ctx, a.c, st.(string)) }},
+		{name: "plugin.frame ws no room", ws: protocol.TypePlugin, allowed: all(), sys: true,
+			run: func(w *world, _ any, a *actor) error { return wsPluginFrame(w.ctx, a.c, "") }},
 		{name: "keepalive ws", ws: protocol.TypePing, allowed: all(), sys: true,
 			run: func(w *world, _ any, a *actor) error { return a.c.Ping(w.ctx) }},
 		// Self-service (front door): own sessions and devices.

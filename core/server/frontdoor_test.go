@@ -5,17 +5,14 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -86,17 +83,7 @@ func awaitGoodbye(t *testing.T, c *client.Conn, reason string, start time.Time) 
 // serverKey reads the server's current signing key from its key directory.
 func serverKey(t *testing.T, env *servertest.Env) (string, any) {
 	t.Helper()
-	kid, _ := env.Server.Auth().SigningKey()
-	b, err := os.ReadFile(filepath.Join(env.Config.DataDir, "keys", kid+".pem"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blk, _ := pem.Decode(b)
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kid, k
+	return env.SigningKey(t)
 }
 
 func claimsOf(t *testing.T, tok string) jwt.MapClaims {

@@ -215,8 +215,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
 	app.Get("/v1/ws", gw.Handler)
 	a.Register(app)
 	a.RegisterPluginAdmin(app, ph)
+	pluginHTTP := ph.HTTPHandler(pluginhost.HTTPOptions{Auth: au, ClientIP: ips.IP, Logger: log})
 	for _, method := range []string{fiber.MethodGet, fiber.MethodPost, fiber.MethodPut, fiber.MethodPatch, fiber.MethodDelete} {
-		app.Add(method, "/plugins/:id/*", ph.HandleHTTP)
+		app.Add(method, "/plugins/:id/*", pluginHTTP)
 	}
 	// The web console, mounted after every API route so those always win; it
 	// answers only for its own files and passes anything else on to the 404.
@@ -294,9 +295,10 @@ func (s *Server) Routes() []api.Route {
 		{Method: "GET", Path: "/metrics", Ops: []string{api.Public}},
 		{Method: "GET", Path: "/v1/ws", Ops: []string{gateway.HandshakeOp}},
 	}
-	// A plugin's own HTTP surface (webhooks, OAuth callbacks…): the plugin
-	// authenticates its callers; what it may then do is decided by its
-	// grants (plugin:<id>) through the enforcer.
+	// A plugin's own HTTP surface (webhooks, OAuth callbacks…): public; the
+	// plugin decides, told the verified user when the request carried a
+	// valid access token (never the token). What the plugin may then do is
+	// decided by its grants (plugin:<id>) through the enforcer.
 	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
 		rs = append(rs, api.Route{Method: m, Path: "/plugins/:id/*", Ops: []string{api.Public}})
 	}

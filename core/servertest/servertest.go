@@ -191,6 +191,26 @@ func (e *Env) Stop() error {
 	return <-e.done
 }
 
+// SigningKey returns the server's current token signing key (its kid and
+// private key), for tests that forge or re-sign tokens.
+func (e *Env) SigningKey(t testing.TB) (kid string, key any) {
+	t.Helper()
+	kid, _ = e.Server.Auth().SigningKey()
+	b, err := os.ReadFile(filepath.Join(e.Config.DataDir, "keys", kid+".pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("signing key %s is not PEM", kid)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kid, k
+}
+
 // User is a registered, logged-in account.
 type User struct {
 	client.User

@@ -37,6 +37,9 @@ type Options struct {
 	// connection as a slow consumer.
 	Events    int
 	TLSConfig *tls.Config
+	// OnPluginEvent, when set, receives every plugin.event frame instead of
+	// Events. It runs on the reader goroutine: it must not block.
+	OnPluginEvent func(PluginEvent)
 }
 
 // Conn is one protocol v1 session.
@@ -222,6 +225,10 @@ func (c *Conn) readLoop() {
 			waiter <- f
 			continue
 		}
+		if ev, ok := PluginEventOf(f); ok && c.opts.OnPluginEvent != nil {
+			c.opts.OnPluginEvent(ev)
+			continue
+		}
 		if !collected {
 			c.events <- f
 		}
@@ -397,4 +404,44 @@ func (c *Conn) Sync(ctx context.Context, room string, after int64) ([]protocol.F
 		}
 		after = r.Upto
 	}
+}
+
+// PluginOptions are the optional parts of a plugin frame.
+type PluginOptions struct {
+	// Room is the room the frame is about; only its members may send it.
+	Room string
+	// Data is any JSON value (at most 32 KiB).
+	Data json.RawMessage
+}
+
+// Plugin sends op to plugin's namespace (a frame of type plugin) and returns
+// the data of the plugin's reply. The plugin's refusals and failures are
+// *Error values with the protocol's codes.
+func (c *Conn) Plugin(ctx context.Context, plugin, op string, o ...PluginOptions) (json.RawMessage, error) {
+	f := protocol.ClientFrame{Type: protocol.TypePlugin, Plugin: plugin, Op: op}
+	if len(o) > 0 {
+		f.Room, f.Data = o[0].Room, o[0].Data
+	}
+	r, err := c.Call(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return r.Data, nil
+}
+
+// PluginEvent is an event a plugin published to this session (through a
+// room it is in, its user, or the session itself).
+type PluginEvent struct {
+	Plugin, Name string
+	// Room is set when the event was published to a room.
+	Room string
+	Data json.RawMessage
+}
+
+// PluginEventOf returns f as a plugin event; ok is false for other frames.
+func PluginEventOf(f protocol.Frame) (ev PluginEvent, ok bool) {
+	if f.Type != protocol.TypePluginEvent {
+		return PluginEvent{}, false
+	}
+	return PluginEvent{Plugin: f.Plugin, Name: f.Name, Room: f.Room, Data: f.Data}, true
 }

@@ -3,6 +3,9 @@ package plugin
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -136,5 +139,58 @@ func TestConfigDecodeIsStrict(t *testing.T) {
 	}
 	if err := Config(nil).Decode(&cfg); err != nil {
 		t.Fatalf("empty config: %v", err)
+	}
+}
+
+// httpStream is the plugin side of one ServeHTTP exchange.
+type httpStream struct {
+	pb.Plugin_ServeHTTPServer
+	in  []*pb.HTTPRequestPart
+	out []*pb.HTTPResponsePart
+}
+
+func (s *httpStream) Context() context.Context { return context.Background() }
+
+func (s *httpStream) Recv() (*pb.HTTPRequestPart, error) {
+	if len(s.in) == 0 {
+		return nil, io.EOF
+	}
+	p := s.in[0]
+	s.in = s.in[1:]
+	return p, nil
+}
+
+func (s *httpStream) Send(p *pb.HTTPResponsePart) error { s.out = append(s.out, p); return nil }
+
+type whoami struct{}
+
+func (whoami) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if c, ok := CallerOf(r); ok {
+		fmt.Fprintf(w, "%s/%s from %s", c.UserID, c.SessionID, r.RemoteAddr)
+		return
+	}
+	fmt.Fprintf(w, "anonymous from %s", r.RemoteAddr)
+}
+
+// CallerOf gives a handler the verified caller the core put in the head.
+func TestCallerOf(t *testing.T) {
+	for _, tc := range []struct {
+		head *pb.HTTPRequestHead
+		want string
+	}{
+		{&pb.HTTPRequestHead{Method: "GET", Path: "/", UserId: "u1", SessionId: "s1", RemoteAddr: "203.0.113.7"}, "u1/s1 from 203.0.113.7"},
+		{&pb.HTTPRequestHead{Method: "GET", Path: "/", RemoteAddr: "203.0.113.7"}, "anonymous from 203.0.113.7"},
+	} {
+		st := &httpStream{in: []*pb.HTTPRequestPart{{Head: tc.head}}}
+		if err := (&server{impl: whoami{}}).serveHTTP(st); err != nil {
+			t.Fatal(err)
+		}
+		var body []byte
+		for _, p := range st.out {
+			body = append(body, p.Body...)
+		}
+		if string(body) != tc.want {
+			t.Fatalf("handler saw %q, want %q", body, tc.want)
+		}
 	}
 }

@@ -275,6 +275,9 @@ func (s *server) serveHTTP(stream pb.Plugin_ServeHTTPServer) error {
 		return status.Errorf(codes.InvalidArgument, "bad request head: %v", err)
 	}
 	req.RemoteAddr = head.RemoteAddr
+	if head.UserId != "" {
+		req = req.WithContext(context.WithValue(req.Context(), callerKey{}, Caller{UserID: head.UserId, SessionID: head.SessionId}))
+	}
 	for _, h := range head.Headers {
 		for _, v := range h.Values {
 			req.Header.Add(h.Name, v)
@@ -309,6 +312,22 @@ func (s *server) serveHTTP(stream pb.Plugin_ServeHTTPServer) error {
 	}
 	w.Flush()
 	return w.err
+}
+
+type callerKey struct{}
+
+// Caller is the verified user behind a request to /plugins/{id}/: the core
+// checked the request's access token (which the plugin never sees).
+type Caller struct {
+	UserID    string
+	SessionID string
+}
+
+// CallerOf returns the verified caller of r; ok is false for an anonymous
+// request (no token, or one that was invalid or expired).
+func CallerOf(r *http.Request) (c Caller, ok bool) {
+	c, ok = r.Context().Value(callerKey{}).(Caller)
+	return c, ok
 }
 
 // responseWriter buffers up to 32 KiB before sending a part; Flush sends now.

@@ -25,6 +25,8 @@ const (
 	TypeTyping = "typing"
 	TypeRead   = "read"
 	TypePing   = "ping"
+	// TypePlugin is a frame in a plugin's namespace, answered by that plugin.
+	TypePlugin = "plugin"
 )
 
 // Server → client frame types.
@@ -42,6 +44,11 @@ const (
 	TypePong     = "pong"
 	TypeError    = "error"
 	TypeGoodbye  = "goodbye"
+	// TypePluginReply answers a TypePlugin frame (to its sender only).
+	TypePluginReply = "plugin.reply"
+	// TypePluginEvent is an event a plugin published to a room, a user or
+	// one session.
+	TypePluginEvent = "plugin.event"
 )
 
 // Error codes: a closed list. Every error frame and every REST error body
@@ -86,6 +93,11 @@ type ClientFrame struct {
 	After  *int64          `json:"after,omitempty"`
 	Limit  int             `json:"limit,omitempty"`
 	Seq    *int64          `json:"seq,omitempty"`
+	// Plugin, Op and Data make a TypePlugin frame: the plugin whose
+	// namespace it is in, the operation, and any JSON value.
+	Plugin string          `json:"plugin,omitempty"`
+	Op     string          `json:"op,omitempty"`
+	Data   json.RawMessage `json:"data,omitempty"`
 }
 
 // Frame is any frame the server sends. One struct keeps encoding simple and
@@ -113,6 +125,10 @@ type Frame struct {
 	Reason       string          `json:"reason,omitempty"`
 	ReconnectMs  int64           `json:"reconnect_after_ms,omitempty"`
 	Duplicate    bool            `json:"duplicate,omitempty"`
+	// Plugin, Name and Data carry plugin.reply and plugin.event.
+	Plugin string          `json:"plugin,omitempty"`
+	Name   string          `json:"name,omitempty"`
+	Data   json.RawMessage `json:"data,omitempty"`
 }
 
 // Message is a stored message as REST returns it.
@@ -138,4 +154,32 @@ type ErrorBody struct {
 }
 
 // ClientTypes lists every client → server frame type of protocol v1.
-var ClientTypes = []string{TypeSend, TypeEdit, TypeDelete, TypeReact, TypeJoin, TypeLeave, TypeSync, TypeTyping, TypeRead, TypePing}
+var ClientTypes = []string{TypeSend, TypeEdit, TypeDelete, TypeReact, TypeJoin, TypeLeave, TypeSync, TypeTyping, TypeRead, TypePing, TypePlugin}
+
+// ValidPluginID reports whether s is a plugin id: 1–32 of a-z, 0-9 and '-',
+// starting with a letter (plugins.yaml `id`, a plugin frame's `plugin`).
+func ValidPluginID(s string) bool {
+	if len(s) == 0 || len(s) > 32 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidPluginName reports whether s is an operation or event name in a
+// plugin's namespace: 1–64 of a-z, 0-9, '.', '_' and '-'.
+func ValidPluginName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -65,6 +65,9 @@ type Host interface {
 	Call(ctx context.Context, plugin, method string, req []byte) ([]byte, error)
 }
 
+// ErrDenied is wrapped by a Host.Call refused for a missing grant.
+var ErrDenied = errors.New("PERMISSION_DENIED")
+
 // KV keys and values have the store's limits, as for process plugins; the
 // guest-memory reads below stop at them.
 // ErrDenied is wrapped by a Host.Call refused for a missing grant.
