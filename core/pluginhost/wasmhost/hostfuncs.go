@@ -70,9 +70,6 @@ var ErrDenied = errors.New("PERMISSION_DENIED")
 
 // KV keys and values have the store's limits, as for process plugins; the
 // guest-memory reads below stop at them.
-// ErrDenied is wrapped by a Host.Call refused for a missing grant.
-var ErrDenied = errors.New("PERMISSION_DENIED")
-
 const (
 	maxKey   = store.MaxKVKey
 	maxValue = store.MaxKVValue
