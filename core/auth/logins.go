@@ -96,6 +96,9 @@ func (s *Service) checkLogin(ctx context.Context, ev LoginEvent, challenge strin
 	}
 	if err := s.o.Hooks.UserWillLogIn(ctx, ev); err != nil {
 		s.o.Logger.Info("login refused by a plugin", "user", ev.User.ID, "method", ev.Method, "ip", ev.IP, "err", err)
+		s.o.Events.Emit(ctx, secevent.Event{Type: secevent.LoginFailed, Target: ev.User.ID, TargetKind: "user", ClientAddr: ev.IP,
+			UserAgent: ev.UserAgent, Outcome: secevent.Denied,
+			Details: map[string]string{"reason": "refused by a plugin: " + err.Error(), "username": ev.User.Username, "method": ev.Method}})
 		return nil, err
 	}
 	factors, err := s.o.Hooks.SecondFactorRequired(ctx, ev, challenge)
@@ -136,6 +139,9 @@ func (s *Service) finishLogin(ctx context.Context, u store.User, req LoginReques
 	}
 	s.lock.succeed("acct:" + u.ID)
 	s.o.Logger.Info("login", "user", u.ID, "method", method, "session", t.SessionID, "device", t.DeviceID, "ip", req.IP)
+	s.o.Events.Emit(ctx, secevent.Event{Type: secevent.LoginSucceeded, Actor: u.ID, Target: u.ID, TargetKind: "user",
+		ClientAddr: req.IP, UserAgent: req.UserAgent, Outcome: secevent.Success,
+		Details: map[string]string{"username": u.Username, "session": t.SessionID, "device": t.DeviceID, "method": method}})
 	if s.o.Hooks != nil {
 		s.o.Hooks.UserHasLoggedIn(LoginEvent{User: u, Device: req.Device.Name, Method: method, IP: req.IP, UserAgent: req.UserAgent})
 	}
