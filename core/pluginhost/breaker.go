@@ -79,6 +79,16 @@ func (b *breaker) record(ok bool, threshold int) {
 	}
 }
 
+// reset closes the breaker and forgets its failures: a new process starts
+// with a clean record (the failures were its predecessor's).
+func (b *breaker) reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.trial = false
+	b.failures.Store(0)
+	b.set(breakerClosed)
+}
+
 func (b *breaker) set(s int32) {
 	if b.state.Swap(s) != s && b.onChange != nil {
 		b.onChange(s)

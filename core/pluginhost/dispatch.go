@@ -63,14 +63,21 @@ func (m *managed) call(ctx context.Context, hs *hookState, fn func(context.Conte
 	if hs.mSeconds != nil {
 		hs.mSeconds.Observe(el.Seconds())
 	}
+	// An outcome of a process that was replaced meanwhile (crashed,
+	// swapped) is not fed to the breaker of its successor.
+	current := m.cur.Load() == inst
 	if err != nil {
-		hs.br.record(false, p.failures)
+		if current {
+			hs.br.record(false, p.failures)
+		}
 		if timedOut {
 			err = fmt.Errorf("%s missed its %v deadline", hs.name, p.timeout)
 		}
 		return hs.failed(err, timedOut)
 	}
-	hs.br.record(true, p.failures)
+	if current {
+		hs.br.record(true, p.failures)
+	}
 	return nil
 }
 

@@ -315,9 +315,16 @@ func pluginEnv(env []string) []string {
 var passEnv = []string{"PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "TZ", "LANG", "SSL_CERT_FILE", "SSL_CERT_DIR",
 	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy", "GOCOVERDIR", "GORACE"}
 
-// install makes inst the process hooks go to.
+// install makes inst the process hooks go to, with closed breakers: calls
+// that failed against the process it replaces (a crashed one fails every
+// call until its exit is noticed) say nothing about inst, and an open
+// breaker would bypass it (no filtering under policy open, refusals under
+// closed) for a whole cooldown after it is back.
 func (m *managed) install(inst *instance) {
 	m.cur.Store(inst)
+	for _, hs := range m.hooks[1:] {
+		hs.br.reset()
+	}
 	m.known.Store(inst.hooks)
 	m.setState("running", "")
 	m.poke()

@@ -81,7 +81,15 @@ func TestWASMModulesThroughWebSocket(t *testing.T) {
 		t.Fatalf("mention reply = %q", *reply.Text)
 	}
 	// The bot's reply mentions @echobot itself; it must not answer itself.
-	time.Sleep(300 * time.Millisecond)
+	// A plugin gets its notifications one at a time in commit order, and
+	// echobot posts from inside the hook: once a second mention is answered,
+	// an answer to the first reply would already be in the history.
+	if _, err := send(e.bc, e.room, "again @echobot"); err != nil {
+		t.Fatal(err)
+	}
+	servertest.NextWhere(t, e.ac, 20*time.Second, "second mention reply", func(f protocol.Frame) bool {
+		return f.Type == protocol.TypeMessage && f.From == bot && f.Text != nil && *f.Text == "echo: again @echobot"
+	})
 	hist, err := e.admin.API.History(t.Context(), e.room, 0, 0, 100)
 	if err != nil {
 		t.Fatal(err)
@@ -92,8 +100,8 @@ func TestWASMModulesThroughWebSocket(t *testing.T) {
 			echoes++
 		}
 	}
-	if echoes != 1 {
-		t.Fatalf("%d echo replies; the bot re-triggered itself", echoes)
+	if echoes != 2 {
+		t.Fatalf("%d echo replies to 2 mentions; the bot re-triggered itself", echoes)
 	}
 	// counter: every committed message was counted through KV.
 	waitFor(t, "counter to see every message", func() bool {
@@ -163,8 +171,12 @@ func TestWASMInfiniteLoopIsContained(t *testing.T) {
 	if hs := hookStat(st, "MessageWillBePosted"); hs.Timeouts < 3 || hs.Breaker != "open" {
 		t.Fatalf("hook stats %+v; want ≥3 timeouts and an open breaker", hs)
 	}
-	if st.WASM == nil || st.WASM.Discards < 3 {
-		t.Fatalf("wasm stats %+v; want the poisoned instances discarded", st.WASM)
+	// The module counted the same deadlines. Whether each one discarded an
+	// instance depends on whether it came while the loop ran or while an
+	// instance was still starting (a loaded machine); wasmhost's
+	// TestFaultsAreContained pins discarding down.
+	if st.State != "running" || st.WASM == nil || st.WASM.Timeouts < 3 {
+		t.Fatalf("status %+v, wasm %+v; want the module running with ≥3 timeouts", st, st.WASM)
 	}
 	// With the breaker open the module is bypassed: no more deadline cost.
 	start := time.Now()

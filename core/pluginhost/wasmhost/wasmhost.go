@@ -446,8 +446,16 @@ func (m *Module) classify(ctx context.Context, err error) error {
 	return fmt.Errorf("%w: %v", ErrTrap, err)
 }
 
+// startTimeout bounds starting one instance (instantiation and OnActivate),
+// whichever call asked for it.
+const startTimeout = 10 * time.Second
+
 // get takes an idle instance, starts a new one if the pool has room, or
-// waits for one until ctx ends.
+// waits for one until ctx ends. A start does not end with the call that
+// asked for it: when the call stops waiting (its deadline passed, or an idle
+// instance came first), the new instance joins the pool. Cut short, a start
+// would be wasted, and where starting takes longer than a hook's deadline (a
+// loaded machine) every call would begin one and none would finish.
 func (m *Module) get(ctx context.Context) (*instance, error) {
 	select {
 	case inst := <-m.idle:
@@ -457,19 +465,49 @@ func (m *Module) get(ctx context.Context) (*instance, error) {
 	select {
 	case inst := <-m.idle:
 		return inst, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	case m.slots <- struct{}{}:
-		inst, err := m.newInstance(ctx)
-		if err != nil {
-			<-m.slots
-			return nil, err
-		}
-		if err := m.activate(ctx, inst); err != nil {
-			m.discard(inst)
-			return nil, err
-		}
+	}
+	res, gone := make(chan startResult), make(chan struct{})
+	defer close(gone)
+	go m.start(res, gone)
+	select {
+	case r := <-res:
+		return r.inst, r.err
+	case inst := <-m.idle:
 		return inst, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+}
+
+type startResult struct {
+	inst *instance
+	err  error
+}
+
+// start starts an instance in the slot its caller took and hands it over,
+// or puts it in the pool once the caller is gone. A failed start frees the
+// slot.
+func (m *Module) start(to chan<- startResult, gone <-chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	inst, err := m.newInstance(ctx)
+	if err != nil {
+		<-m.slots
+	} else if err = m.activate(ctx, inst); err != nil {
+		m.discard(inst)
+		inst = nil
+	}
+	select {
+	case to <- startResult{inst, err}:
+	case <-gone:
+		if err != nil {
+			m.log.Warn("wasm instance failed to start", "err", err)
+			return
+		}
+		m.put(inst)
 	}
 }
 
