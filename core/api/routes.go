@@ -301,7 +301,7 @@ func (a *API) removeOrgMember(c *fiber.Ctx) error {
 	}
 	// Leaving the org means leaving its rooms too.
 	if user, ok := strings.CutPrefix(sub, authz.KindUser+":"); ok {
-		if err := a.o.Chat.RemoveFromOrg(c.UserContext(), c.Params("id"), user); err != nil {
+		if err := a.o.Chat.RemoveFromOrg(c.UserContext(), identity(c).UserID, c.Params("id"), user); err != nil {
 			return a.Error(c, err)
 		}
 	}

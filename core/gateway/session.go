@@ -15,17 +15,18 @@ import (
 
 	"github.com/unhidra/unhidra/core/auth"
 	"github.com/unhidra/unhidra/core/chat"
-	"github.com/unhidra/unhidra/core/hub"
+	"github.com/unhidra/unhidra/core/event"
 	"github.com/unhidra/unhidra/core/ratelimit"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
 
 // session is one WebSocket connection. The reader goroutine (serve) decodes
 // client frames; the writer owns every write to the socket: it takes
-// whatever frames are queued and writes them with one syscall, so a burst of
-// N deliveries costs one write, not N. The writer goroutine runs only while
-// there is something to write — an idle session costs one goroutine, not
-// two — and at most one runs at a time (writing), so writes stay in order.
+// whatever frames are queued, frames each payload into one buffer and writes
+// it with one syscall, so a burst of N deliveries costs one write, not N.
+// The writer goroutine runs only while there is something to write — an
+// idle session costs one goroutine, not two — and at most one runs at a time
+// (writing), so writes stay in order.
 type session struct {
 	g     *Gateway
 	ident auth.Identity
@@ -38,20 +39,28 @@ type session struct {
 	mu         sync.Mutex
 	conn       *websocket.Conn // nil until attached
 	nc         net.Conn
-	queue      [][]byte
-	spare      [][]byte
+	queue      []outFrame
+	spare      []outFrame
 	bytes      int
-	closing    bool     // no more frames accepted; final frames queued
-	final      [][]byte // goodbye + close frame, written after the queue
-	dead       bool     // writer must stop without writing
-	writing    bool     // a writer goroutine is running
-	finished   bool     // writerDone is closed: nothing will be written again
+	closing    bool       // no more frames accepted; final frames queued
+	final      []outFrame // goodbye + close frame, written after the queue
+	dead       bool       // writer must stop without writing
+	writing    bool       // a writer goroutine is running
+	finished   bool       // writerDone is closed: nothing will be written again
 	writerDone chan struct{}
 	ping       *time.Timer
 
 	lastExtend       time.Time
 	writeDeadlineSet time.Time        // only the (single) writer touches it
 	frames           ratelimit.Bucket // owned by the reader goroutine
+}
+
+// outFrame is one queued WebSocket frame: an opcode and a payload that the
+// writer frames as it copies it into its buffer. Event payloads are shared
+// with every other recipient and never modified.
+type outFrame struct {
+	op      byte
+	payload []byte
 }
 
 const (
@@ -90,19 +99,26 @@ func (s *session) pingTick() {
 	s.mu.Unlock()
 }
 
-// hub.Subscriber.
+// event.Subscriber.
 func (s *session) SessionID() uint64 { return s.id }
 func (s *session) UserID() string    { return s.ident.UserID }
 
-// Enqueue queues a complete frame. It never blocks; a session whose queue is
-// over its bounds becomes a slow consumer and is closed.
-func (s *session) Enqueue(frame []byte) bool {
+// Deliver queues an event as a text frame (event.Subscriber).
+func (s *session) Deliver(ev *event.Event) bool {
+	return s.Enqueue(byte(websocket.TextMessage), ev.Payload)
+}
+
+// Enqueue queues a frame with opcode op and payload p; the writer frames it
+// at write time. It never blocks; a session whose queue is over its bounds
+// becomes a slow consumer and is closed.
+func (s *session) Enqueue(op byte, p []byte) bool {
 	s.mu.Lock()
 	if s.closing || s.dead {
 		s.mu.Unlock()
 		return false
 	}
-	if len(s.queue) >= s.g.o.QueueFrames || s.bytes+len(frame) > s.g.o.QueueBytes {
+	n := frameLen(p)
+	if len(s.queue) >= s.g.o.QueueFrames || s.bytes+n > s.g.o.QueueBytes {
 		s.mu.Unlock()
 		if m := s.g.o.Metrics; m != nil {
 			m.QueueDrops.Inc()
@@ -112,8 +128,8 @@ func (s *session) Enqueue(frame []byte) bool {
 		s.shutdownDropping(protocol.ReasonSlowConsumer, websocket.ClosePolicyViolation)
 		return false
 	}
-	s.queue = append(s.queue, frame)
-	s.bytes += len(frame)
+	s.queue = append(s.queue, outFrame{op, p})
+	s.bytes += n
 	s.kickLocked()
 	s.mu.Unlock()
 	return true
@@ -137,7 +153,7 @@ func (s *session) finishLocked() {
 	}
 }
 
-func (s *session) send(f *protocol.Frame) { s.Enqueue(chat.Encode(f)) }
+func (s *session) send(f *protocol.Frame) { s.Enqueue(byte(websocket.TextMessage), chat.Encode(f)) }
 
 func (s *session) sendError(ref string, err error) {
 	e := chat.AsError(err)
@@ -150,14 +166,12 @@ func (s *session) sendError(ref string, err error) {
 	s.send(&protocol.Frame{Type: protocol.TypeError, Ref: ref, Code: e.Code, Message: e.Message, RetryAfterMs: e.RetryAfterMs})
 }
 
-func goodbyeFrame(reason string, reconnectMs int64) []byte {
-	return chat.Encode(&protocol.Frame{Type: protocol.TypeGoodbye, Reason: reason, ReconnectMs: reconnectMs})
-}
-
-func closeFrame(code int, text string) []byte {
-	p := make([]byte, 2, 2+len(text))
+// finalFrames are goodbye{reason} and the close frame that follows it.
+func finalFrames(reason string, reconnectMs int64, code int) []outFrame {
+	bye := chat.Encode(&protocol.Frame{Type: protocol.TypeGoodbye, Reason: reason, ReconnectMs: reconnectMs})
+	p := make([]byte, 2, 2+len(reason))
 	binary.BigEndian.PutUint16(p, uint16(code))
-	return hub.AppendFrame(nil, websocket.CloseMessage, append(p, text...))
+	return []outFrame{{byte(websocket.TextMessage), bye}, {byte(websocket.CloseMessage), append(p, reason...)}}
 }
 
 // shutdown flushes what is queued, then says goodbye and closes.
@@ -168,7 +182,7 @@ func (s *session) shutdown(reason string, code int, reconnectMs int64) {
 		return
 	}
 	s.closing = true
-	s.final = [][]byte{goodbyeFrame(reason, reconnectMs), closeFrame(code, reason)}
+	s.final = finalFrames(reason, reconnectMs, code)
 	s.kickLocked()
 	s.mu.Unlock()
 }
@@ -183,7 +197,7 @@ func (s *session) shutdownDropping(reason string, code int) {
 	}
 	s.closing = true
 	s.queue, s.bytes = s.queue[:0], 0
-	s.final = [][]byte{goodbyeFrame(reason, 0), closeFrame(code, reason)}
+	s.final = finalFrames(reason, 0, code)
 	s.kickLocked()
 	s.mu.Unlock()
 }
@@ -232,7 +246,7 @@ func (s *session) control(opcode byte, payload []byte) {
 		s.mu.Unlock()
 		return
 	}
-	s.queue = append(s.queue, hub.AppendFrame(nil, opcode, payload))
+	s.queue = append(s.queue, outFrame{opcode, payload})
 	s.kickLocked()
 	s.mu.Unlock()
 }
@@ -250,7 +264,7 @@ func (s *session) flush() {
 			return
 		}
 		batch := s.queue
-		var final [][]byte
+		var final []outFrame
 		if s.closing {
 			final, s.final = s.final, nil
 		}
@@ -266,10 +280,10 @@ func (s *session) flush() {
 		bp := bufPool.Get().(*[]byte)
 		buf := (*bp)[:0]
 		for _, f := range batch {
-			buf = append(buf, f...)
+			buf = appendFrame(buf, f.op, f.payload)
 		}
 		for _, f := range final {
-			buf = append(buf, f...)
+			buf = appendFrame(buf, f.op, f.payload)
 		}
 		// Refreshing the deadline at most once a second (as reads do)
 		// saves a call per write; a write still gets at least
@@ -283,9 +297,7 @@ func (s *session) flush() {
 			*bp = buf[:0]
 			bufPool.Put(bp)
 		}
-		for i := range batch {
-			batch[i] = nil // let frames be collected
-		}
+		clear(batch) // let payloads be collected
 		if m := s.g.o.Metrics; m != nil {
 			m.FramesOut.Add(float64(len(batch)))
 			m.WriteBatches.Inc()
@@ -524,7 +536,7 @@ func (s *session) handle(ctx context.Context, data []byte) {
 				break
 			}
 			budget -= len(b)
-			s.Enqueue(b)
+			s.Enqueue(byte(websocket.TextMessage), b)
 		}
 		s.send(&protocol.Frame{Type: protocol.TypeSynced, Ref: ref, Room: f.Room, Upto: upto, More: more})
 	case protocol.TypeTyping:

@@ -320,14 +320,67 @@ func (h *Host) MessageHasBeenDeleted(ev store.Event) {
 	h.Notify(pb.Hook_HOOK_MESSAGE_HAS_BEEN_DELETED, ev.ActorID, eventPB(ev))
 }
 
+func roomEventPB(m chat.Membership) *pb.RoomEvent {
+	return &pb.RoomEvent{UserId: m.User, Room: m.Room, Actor: m.Actor, Reason: m.Reason, Role: m.Role}
+}
+
 // UserHasJoinedRoom implements chat.Hooks.
-func (h *Host) UserHasJoinedRoom(user, room string) {
-	h.Notify(pb.Hook_HOOK_USER_HAS_JOINED_ROOM, "", &pb.RoomEvent{UserId: user, Room: room})
+func (h *Host) UserHasJoinedRoom(m chat.Membership) {
+	h.Notify(pb.Hook_HOOK_USER_HAS_JOINED_ROOM, m.Actor, roomEventPB(m))
 }
 
 // UserHasLeftRoom implements chat.Hooks.
-func (h *Host) UserHasLeftRoom(user, room string) {
-	h.Notify(pb.Hook_HOOK_USER_HAS_LEFT_ROOM, "", &pb.RoomEvent{UserId: user, Room: room})
+func (h *Host) UserHasLeftRoom(m chat.Membership) {
+	h.Notify(pb.Hook_HOOK_USER_HAS_LEFT_ROOM, m.Actor, roomEventPB(m))
+}
+
+func reactionPB(ev store.Event) *pb.ReactionEvent {
+	return &pb.ReactionEvent{Room: ev.RoomID, MessageId: ev.MessageID, UserId: ev.ActorID, Emoji: ev.Emoji, Seq: ev.Seq, Ts: ev.At}
+}
+
+// ReactionHasBeenAdded implements chat.Hooks.
+func (h *Host) ReactionHasBeenAdded(ev store.Event) {
+	h.Notify(pb.Hook_HOOK_REACTION_HAS_BEEN_ADDED, ev.ActorID, reactionPB(ev))
+}
+
+// ReactionHasBeenRemoved implements chat.Hooks.
+func (h *Host) ReactionHasBeenRemoved(ev store.Event) {
+	h.Notify(pb.Hook_HOOK_REACTION_HAS_BEEN_REMOVED, ev.ActorID, reactionPB(ev))
+}
+
+// userPB is a user as plugins see it, in hooks and from GetUser: no email
+// (these hooks need no grant).
+func userPB(u store.User) *pb.User {
+	return &pb.User{Id: u.ID, Username: u.Username, Role: u.Role, Deactivated: u.DeactivatedAt != 0, CreatedAt: u.CreatedAt}
+}
+
+// UserHasBeenCreated implements chat.Hooks.
+func (h *Host) UserHasBeenCreated(u store.User, actor string) {
+	h.Notify(pb.Hook_HOOK_USER_HAS_BEEN_CREATED, actor, &pb.UserLifecycleEvent{User: userPB(u), Actor: actor})
+}
+
+// UserHasBeenUpdated implements chat.Hooks.
+func (h *Host) UserHasBeenUpdated(u store.User, actor string, changed []string) {
+	h.Notify(pb.Hook_HOOK_USER_HAS_BEEN_UPDATED, actor, &pb.UserLifecycleEvent{User: userPB(u), Actor: actor, Changed: changed})
+}
+
+// UserHasBeenDeactivated implements chat.Hooks.
+func (h *Host) UserHasBeenDeactivated(u store.User, actor string) {
+	h.Notify(pb.Hook_HOOK_USER_HAS_BEEN_DEACTIVATED, actor, &pb.UserLifecycleEvent{User: userPB(u), Actor: actor})
+}
+
+func roomPB(r store.Room) *pb.Room {
+	return &pb.Room{Id: r.ID, Space: r.SpaceID, Name: r.Name, Kind: r.Kind, Topic: r.Topic}
+}
+
+// RoomHasBeenCreated implements chat.Hooks.
+func (h *Host) RoomHasBeenCreated(r store.Room, actor string) {
+	h.Notify(pb.Hook_HOOK_ROOM_HAS_BEEN_CREATED, actor, &pb.RoomLifecycleEvent{Room: roomPB(r), Actor: actor})
+}
+
+// RoomHasBeenUpdated implements chat.Hooks.
+func (h *Host) RoomHasBeenUpdated(r store.Room, actor string, changed []string) {
+	h.Notify(pb.Hook_HOOK_ROOM_HAS_BEEN_UPDATED, actor, &pb.RoomLifecycleEvent{Room: roomPB(r), Actor: actor, Changed: changed})
 }
 
 // SessionOpened implements chat.Hooks.

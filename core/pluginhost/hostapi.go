@@ -151,7 +151,7 @@ func (a *hostAPI) GetUser(ctx context.Context, r *pb.GetUserRequest) (*pb.User, 
 	if err != nil {
 		return nil, grpcErr(err)
 	}
-	return &pb.User{Id: u.ID, Username: u.Username, Role: u.Role, Deactivated: u.DeactivatedAt != 0, CreatedAt: u.CreatedAt}, nil
+	return userPB(u), nil
 }
 
 func (a *hostAPI) GetRoom(ctx context.Context, r *pb.GetRoomRequest) (*pb.Room, error) {
@@ -163,7 +163,7 @@ func (a *hostAPI) GetRoom(ctx context.Context, r *pb.GetRoomRequest) (*pb.Room, 
 	if err != nil {
 		return nil, grpcErr(err)
 	}
-	return &pb.Room{Id: room.ID, Space: room.SpaceID, Name: room.Name, Kind: room.Kind, Topic: room.Topic}, nil
+	return roomPB(room), nil
 }
 
 func (a *hostAPI) ListMembers(ctx context.Context, r *pb.GetRoomRequest) (*pb.ListMembersResponse, error) {

@@ -132,12 +132,16 @@ func (m *managed) startWasm(ctx context.Context) (*instance, error) {
 }
 
 // contractHooks maps the hooks a module declared to contract hooks (those
-// the host dispatches; see wasmHooks).
+// the host dispatches): the ABI v1 names of wasmHooks, and any other unary,
+// non-lifecycle hook by its rpc name (its payload travels as protojson, see
+// wasmClient.Invoke).
 func contractHooks(d unhidra.Description) []pb.Hook {
 	var out []pb.Hook
 	for _, name := range d.Hooks {
 		if h, ok := wasmHooks[name]; ok {
 			out = append(out, h)
+		} else if hs, ok := pb.HookByName(name); ok && hs.Request != nil && hs.Kind != pb.HookKind_HOOK_KIND_LIFECYCLE {
+			out = append(out, hs.Hook)
 		}
 	}
 	return out
@@ -398,12 +402,16 @@ func (c *wasmClient) UserHasLoggedIn(ctx context.Context, in *pb.UserEvent) (*pb
 	return &pb.Empty{}, c.call(ctx, unhidra.HookUserHasLoggedIn, unhidra.UserEvent{User: in.UserId, Username: in.Username, Device: in.Device}, nil)
 }
 
+func wasmMembership(in *pb.RoomEvent) unhidra.Membership {
+	return unhidra.Membership{Room: in.Room, User: in.UserId, Actor: in.Actor, Reason: in.Reason.String(), Role: in.Role}
+}
+
 func (c *wasmClient) UserHasJoinedRoom(ctx context.Context, in *pb.RoomEvent) (*pb.Empty, error) {
-	return &pb.Empty{}, c.call(ctx, unhidra.HookUserHasJoinedRoom, unhidra.Membership{Room: in.Room, User: in.UserId}, nil)
+	return &pb.Empty{}, c.call(ctx, unhidra.HookUserHasJoinedRoom, wasmMembership(in), nil)
 }
 
 func (c *wasmClient) UserHasLeftRoom(ctx context.Context, in *pb.RoomEvent) (*pb.Empty, error) {
-	return &pb.Empty{}, c.call(ctx, unhidra.HookUserHasLeftRoom, unhidra.Membership{Room: in.Room, User: in.UserId}, nil)
+	return &pb.Empty{}, c.call(ctx, unhidra.HookUserHasLeftRoom, wasmMembership(in), nil)
 }
 
 func (c *wasmClient) OnWebSocketConnect(ctx context.Context, in *pb.ConnectionEvent) (*pb.Empty, error) {

@@ -88,11 +88,16 @@ type PostDecision struct {
 	Reject string `json:"reject,omitempty"`
 }
 
-// Membership is the payload of UserHasJoinedRoom / UserHasLeftRoom.
+// Membership is the payload of UserHasJoinedRoom / UserHasLeftRoom: who
+// entered or left which room, who made the change (the user themselves, an
+// admin's user id, or "plugin:<id>"), why (a MembershipReason name such as
+// "MEMBERSHIP_REASON_ADDED") and, on joining, the member's role.
 type Membership struct {
-	Room  string `json:"room"`
-	User  string `json:"user"`
-	Actor string `json:"actor,omitempty"`
+	Room   string `json:"room"`
+	User   string `json:"user"`
+	Actor  string `json:"actor,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	Role   string `json:"role,omitempty"`
 }
 
 // UserEvent is the payload of UserWillLogIn / UserHasLoggedIn.
