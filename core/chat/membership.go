@@ -47,10 +47,22 @@ type Membership struct {
 //
 // A direct room only ever holds the two people of its pair, and only
 // through its creation: nobody else can be added to it, by any path.
+//
+// A change without an actor or a reason is refused (bad_request), and so
+// is entering for an account that does not exist or is deactivated
+// (not_found).
 func (s *Service) ChangeMembership(ctx context.Context, m Membership) (changed bool, err error) {
+	if m.Actor == "" || m.Reason == pb.MembershipReason_MEMBERSHIP_REASON_UNSPECIFIED {
+		return false, Errorf(protocol.CodeBadRequest, "a membership change of user %q in room %q needs an actor and a reason", m.User, m.Room)
+	}
 	st, err := s.state(ctx, m.Room)
 	if err != nil {
 		return false, err
+	}
+	if !m.Leave {
+		if _, err := s.resolveUser(ctx, m.User); err != nil {
+			return false, err
+		}
 	}
 	return s.changeMembership(ctx, st, m, false)
 }

@@ -272,6 +272,42 @@ func TestEventsHooks(t *testing.T) {
 	t.Run("every membership path", func(t *testing.T) { testMembershipPaths(t, e) })
 	t.Run("direct rooms never grow", func(t *testing.T) { testDirectRoomsNeverGrow(t, e) })
 	t.Run("reactions, users and rooms", func(t *testing.T) { testLifecycleHooks(t, e) })
+	t.Run("bad membership changes", func(t *testing.T) { testBadMembershipChanges(t, e) })
+}
+
+// ChangeMembership (the door provisioning uses) refuses a change it cannot
+// attribute or apply, with a clear error, and changes nothing.
+func testBadMembershipChanges(t *testing.T, e *eventsEnv) {
+	ctx := context.Background()
+	room, err := e.admin.API.CreateRoom(ctx, "strict", "public")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := e.NewUser(t, "candidate")
+	add := pb.MembershipReason_MEMBERSHIP_REASON_PROVISIONING
+	for _, tc := range []struct {
+		name string
+		m    chat.Membership
+		code string
+	}{
+		{"no actor", chat.Membership{Room: room.ID, User: u.ID, Reason: add}, protocol.CodeBadRequest},
+		{"no reason", chat.Membership{Room: room.ID, User: u.ID, Actor: "plugin:scim"}, protocol.CodeBadRequest},
+		{"unknown user", chat.Membership{Room: room.ID, User: "00000000-0000-4000-8000-00000000dead", Actor: "plugin:scim", Reason: add}, protocol.CodeNotFound},
+		{"unknown room", chat.Membership{Room: "00000000-0000-4000-8000-00000000beef", User: u.ID, Actor: "plugin:scim", Reason: add}, protocol.CodeNotFound},
+	} {
+		changed, err := e.Server.Chat().ChangeMembership(ctx, tc.m)
+		var ce *chat.Error
+		if changed || !errors.As(err, &ce) || ce.Code != tc.code {
+			t.Errorf("%s: changed=%v err=%v, want %s", tc.name, changed, err, tc.code)
+		}
+	}
+	var ms struct{ Members []struct{ User string } }
+	if err := e.admin.API.Do(ctx, "GET", "/v1/rooms/"+room.ID+"/members", nil, &ms); err != nil {
+		t.Fatal(err)
+	}
+	if len(ms.Members) != 1 {
+		t.Errorf("the room has %d members after refused changes, want its creator only: %+v", len(ms.Members), ms.Members)
+	}
 }
 
 // Every way a user enters or leaves a room goes through one function: the
