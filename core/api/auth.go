@@ -49,6 +49,7 @@ func (a *API) register(c *fiber.Ctx) error {
 	if err := a.o.Authz.UserCreated(c.UserContext(), u); err != nil {
 		return a.Error(c, err)
 	}
+	a.o.Chat.UserCreated(u, "") // self-registration: no actor
 	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"user": a.view(u, true)})
 }
 
