@@ -48,7 +48,7 @@ type Membership struct {
 //     or `left` to the user's sessions that were receiving the room and to
 //     the room;
 //  4. the security event of a change made by someone else (member.added,
-//     member.removed; role.assigned, role.removed for room roles);
+//     member.removed) or of a room role given (role.assigned);
 //  5. the hook: UserHasJoinedRoom / UserHasLeftRoom with actor, reason and
 //     role.
 //
@@ -220,26 +220,21 @@ func reasonOf(actor string, reason pb.MembershipReason) pb.MembershipReason {
 
 // securityEvent records a membership change made by someone else than the
 // member (one's own join or leave is not an admin action): a room role given
-// or taken (role.assigned, role.removed; old is the member's role before),
-// or else the member added or removed (member.added, member.removed).
+// (role.assigned: an existing member's new role, or a role assignment that
+// made them a member), else the member added or removed (member.added,
+// member.removed). old is the member's role before.
 func (s *Service) securityEvent(ctx context.Context, m Membership, old string) {
-	roleChange := m.Reason == pb.MembershipReason_MEMBERSHIP_REASON_ROLE || m.Reason == pb.MembershipReason_MEMBERSHIP_REASON_PROVISIONING
-	if m.Actor == m.User && !roleChange {
-		return
-	}
 	ev := secevent.Event{Actor: m.Actor, Target: m.User, TargetKind: "user", Outcome: secevent.Success,
 		Details: map[string]string{"room": m.Room, "reason": reasonName(m.Reason)}}
 	switch {
-	case roleChange && m.Leave:
-		ev.Type, ev.Target, ev.TargetKind = secevent.RoleRemoved, authz.User(m.User), "subject"
-		ev.Details = map[string]string{"role": authz.MemberRole(old), "scope": "room:" + m.Room}
-	case roleChange:
+	case !m.Leave && (old != "" || m.Reason == pb.MembershipReason_MEMBERSHIP_REASON_ROLE):
 		ev.Type, ev.Target, ev.TargetKind = secevent.RoleAssigned, authz.User(m.User), "subject"
 		ev.Details = map[string]string{"role": authz.MemberRole(m.Role), "scope": "room:" + m.Room}
+	case m.Actor == m.User:
+		return
 	case m.Leave:
 		ev.Type = secevent.MemberRemoved
-	case old != "":
-		return // a role changed otherwise than by a role assignment: not one today
+		ev.Details["role"] = old
 	default:
 		ev.Type = secevent.MemberAdded
 		ev.Details["role"] = m.Role

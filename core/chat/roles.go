@@ -83,7 +83,7 @@ func (s *Service) ChangeRole(ctx context.Context, actor string, as authz.Assignm
 			return Errorf(protocol.CodeNotFound, "%s does not hold %s in %s", as.Subject, as.Role, as.Scope)
 		}
 		_, err = s.changeMembership(ctx, st, Membership{Room: chain.Room, User: user, Actor: actorOf(actor),
-			Reason: reasonOf(actor, pb.MembershipReason_MEMBERSHIP_REASON_ROLE), Leave: true}, false)
+			Reason: reasonOf(actor, pb.MembershipReason_MEMBERSHIP_REASON_REMOVED), Leave: true}, false)
 		return err
 	}
 	if grant {

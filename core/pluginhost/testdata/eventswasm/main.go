@@ -1,10 +1,8 @@
-// Command eventswasm is the WASM twin of eventsplugin (membership_test.go):
-// a module that speaks ABI v1 directly (docs/wasm-abi.md), with the standard
-// library only, so it can declare any hook of plugin.proto by its rpc name.
-// It declares every membership, reaction, user and room lifecycle hook and
-// prints each input it receives as one line
+// Command eventswasm is the WASM twin of eventsplugin (membership_test.go),
+// on the generated WASM SDK: it implements every membership, reaction, user
+// and room lifecycle hook and prints each input it receives as one line
 //
-//	OBSERVED <HookName> <the input JSON, as the host sent it>
+//	OBSERVED <HookName> <the input as JSON, proto field names>
 //
 // to stdout, which the host logs (tagged with the plugin id) and the test
 // reads.
@@ -13,60 +11,46 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"unsafe"
+
+	unhidra "github.com/unhidra/unhidra/sdk/wasm"
 )
 
-var hooks = []string{
-	"UserHasJoinedRoom", "UserHasLeftRoom",
-	"ReactionHasBeenAdded", "ReactionHasBeenRemoved",
-	"UserHasBeenCreated", "UserHasBeenUpdated", "UserHasBeenDeactivated",
-	"RoomHasBeenCreated", "RoomHasBeenUpdated",
-}
+type observer struct{}
 
-// pinned keeps buffers handed to the host alive until it frees them.
-var pinned = map[uint32][]byte{}
-
-func addr(b []byte) uint32 { return uint32(uintptr(unsafe.Pointer(&b[0]))) }
-
-func pack(b []byte) uint64 { return uint64(addr(b))<<32 | uint64(len(b)) }
-
-//go:wasmexport unhidra_abi_v1
-func abi() uint32 { return 1 }
-
-//go:wasmexport unhidra_malloc
-func malloc(size uint32) uint32 {
-	b := make([]byte, max(size, 1))
-	pinned[addr(b)] = b
-	return addr(b)
-}
-
-//go:wasmexport unhidra_free
-func free(ptr uint32) { delete(pinned, ptr) }
-
-//go:wasmexport unhidra_describe
-func describe() uint64 {
-	b, _ := json.Marshal(map[string]any{"abi": 1, "hooks": hooks})
-	pinned[addr(b)] = b
-	return pack(b)
-}
-
-// out is the answer of the latest call; the host copies it before the next.
-var out []byte
-
-//go:wasmexport unhidra_call
-func call(hookPtr, hookLen, inPtr, inLen uint32) uint64 {
-	hook := string(view(hookPtr, hookLen))
-	in := view(inPtr, inLen)
-	fmt.Printf("OBSERVED %s %s\n", hook, in)
-	out = []byte(`{}`) // the envelope of "done, nothing to answer"
-	return pack(out)
-}
-
-func view(ptr, n uint32) []byte {
-	if n == 0 {
-		return nil
+func observe(hook string, req any) error {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return err
 	}
-	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(nil), uintptr(ptr))), n)
+	fmt.Printf("OBSERVED %s %s\n", hook, b)
+	return nil
 }
 
+func (observer) UserHasJoinedRoom(r *unhidra.RoomEvent) error {
+	return observe("UserHasJoinedRoom", r)
+}
+func (observer) UserHasLeftRoom(r *unhidra.RoomEvent) error { return observe("UserHasLeftRoom", r) }
+func (observer) ReactionHasBeenAdded(r *unhidra.ReactionEvent) error {
+	return observe("ReactionHasBeenAdded", r)
+}
+func (observer) ReactionHasBeenRemoved(r *unhidra.ReactionEvent) error {
+	return observe("ReactionHasBeenRemoved", r)
+}
+func (observer) UserHasBeenCreated(r *unhidra.UserLifecycleEvent) error {
+	return observe("UserHasBeenCreated", r)
+}
+func (observer) UserHasBeenUpdated(r *unhidra.UserLifecycleEvent) error {
+	return observe("UserHasBeenUpdated", r)
+}
+func (observer) UserHasBeenDeactivated(r *unhidra.UserLifecycleEvent) error {
+	return observe("UserHasBeenDeactivated", r)
+}
+func (observer) RoomHasBeenCreated(r *unhidra.RoomLifecycleEvent) error {
+	return observe("RoomHasBeenCreated", r)
+}
+func (observer) RoomHasBeenUpdated(r *unhidra.RoomLifecycleEvent) error {
+	return observe("RoomHasBeenUpdated", r)
+}
+
+func init() { unhidra.Register(observer{}) }
 func main() {}
