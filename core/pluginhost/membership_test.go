@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/unhidra/unhidra/core/chat"
+	"github.com/unhidra/unhidra/core/pluginhost"
 	"github.com/unhidra/unhidra/core/server"
 	"github.com/unhidra/unhidra/core/servertest"
 	"github.com/unhidra/unhidra/core/store"
@@ -273,6 +274,62 @@ func TestEventsHooks(t *testing.T) {
 	t.Run("direct rooms never grow", func(t *testing.T) { testDirectRoomsNeverGrow(t, e) })
 	t.Run("reactions, users and rooms", func(t *testing.T) { testLifecycleHooks(t, e) })
 	t.Run("bad membership changes", func(t *testing.T) { testBadMembershipChanges(t, e) })
+	t.Run("a plugin's account changes", func(t *testing.T) { testPluginAccountChanges(t, e) })
+}
+
+// An account a plugin creates and deactivates through the host API fires
+// each lifecycle hook once, with actor plugin:<id>, to every other plugin
+// and not to the plugin that made the change; the deactivation takes the
+// account out of its rooms with reason provisioning.
+func testPluginAccountChanges(t *testing.T, e *eventsEnv) {
+	ctx := context.Background()
+	api := pluginhost.HostAPIOf(e.Server.Plugins(), procPlugin)
+	actor := "plugin:" + procPlugin
+	from := e.log.mark()
+	u, err := api.CreateUser(ctx, &pb.CreateUserRequest{Username: "provisioned", Email: "provisioned@example.com", Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, err := e.admin.API.CreateRoom(ctx, "provisioned-room", "public")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.admin.API.AddMember(ctx, room.ID, u.Id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.SetUserActive(ctx, &pb.SetUserActiveRequest{Id: u.Id, Active: false}); err != nil {
+		t.Fatal(err)
+	}
+	topic := "after the plugin's changes"
+	if err := e.admin.API.Do(ctx, "PATCH", "/v1/rooms/"+room.ID, map[string]string{"topic": topic}, nil); err != nil {
+		t.Fatal(err)
+	}
+	seen := e.log.waitFor(t, from, "the room update after the plugin's changes", func(o obs) bool {
+		return o.Hook == "RoomHasBeenUpdated" && o.obj("room").str("id") == room.ID && o.obj("room").str("topic") == topic
+	})
+	for p, want := range map[string][]string{
+		wasmPlugin: {"UserHasBeenCreated", "UserHasLeftRoom:MEMBERSHIP_REASON_PROVISIONING", "UserHasBeenDeactivated"},
+		procPlugin: nil, // its own changes
+	} {
+		var got []string
+		for _, o := range seen[p] {
+			switch {
+			case strings.HasPrefix(o.Hook, "UserHasBeen") && o.obj("user").str("id") == u.Id:
+				if o.str("actor") != actor || o.obj("user").str("email") != "" {
+					t.Errorf("plugin %s: %s carried %v, want actor %s and no email", p, o.Hook, o.Body, actor)
+				}
+				got = append(got, o.Hook)
+			case o.Hook == "UserHasLeftRoom" && o.str("user_id") == u.Id:
+				if o.str("actor") != actor {
+					t.Errorf("plugin %s: %s carried %v, want actor %s", p, o.Hook, o.Body, actor)
+				}
+				got = append(got, o.Hook+":"+o.str("reason"))
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("plugin %s observed %v about the provisioned account, want %v", p, got, want)
+		}
+	}
 }
 
 // ChangeMembership (the door provisioning uses) refuses a change it cannot
