@@ -263,14 +263,6 @@ func (h *Hub) Sessions(user string) []Subscriber {
 	return out
 }
 
-// Session returns the connected session with id, or nil.
-func (h *Hub) Session(id uint64) Subscriber {
-	ss := &h.sess[id%shardCount]
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return ss.subs[id]
-}
-
 // Online reports whether user has at least one live session.
 func (h *Hub) Online(user string) bool {
 	sh := &h.users[h.shard(user)]

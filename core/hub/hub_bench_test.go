@@ -49,20 +49,6 @@ func TestPublishReachesEverySubscriberButSkipped(t *testing.T) {
 	}
 }
 
-func TestSessionLookup(t *testing.T) {
-	h := New()
-	a, b := &countSub{id: 7}, &countSub{id: 7 + shardCount} // same shard
-	h.Connect(a)
-	h.Connect(b)
-	if h.Session(7) != a || h.Session(7+shardCount) != b || h.Session(8) != nil {
-		t.Fatal("Session does not find exactly the connected sessions")
-	}
-	h.Disconnect(a)
-	if h.Session(7) != nil || h.Session(7+shardCount) != b {
-		t.Fatal("Session still finds a disconnected session, or lost another")
-	}
-}
-
 // TestPublishUserAndSession: a user's sessions, and one session by id,
 // reach exactly the connected subscribers they name; a session that
 // disconnected is no longer reachable.
@@ -81,9 +67,14 @@ func TestPublishUserAndSession(t *testing.T) {
 	if n := h.PublishSession(b.id, ev); n != 1 || b.n.Load() != 1 || a1.n.Load() != 1 {
 		t.Fatalf("PublishSession(b) = %d; deliveries a1=%d b=%d", n, a1.n.Load(), b.n.Load())
 	}
+	c := &countSub{id: b.id + shardCount, user: "carol"} // b's shard
+	h.Connect(c)
 	h.Disconnect(b)
 	if n := h.PublishSession(b.id, ev); n != 0 || b.n.Load() != 1 {
 		t.Fatalf("PublishSession after Disconnect = %d, deliveries %d", n, b.n.Load())
+	}
+	if n := h.PublishSession(c.id, ev); n != 1 || c.n.Load() != 1 {
+		t.Fatalf("PublishSession to a session of the same shard = %d, deliveries %d", n, c.n.Load())
 	}
 	if n := h.PublishSession(0, ev); n != 0 {
 		t.Fatalf("PublishSession(0) = %d", n)
