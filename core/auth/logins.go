@@ -136,6 +136,9 @@ func (s *Service) finishLogin(ctx context.Context, u store.User, req LoginReques
 	}
 	s.lock.succeed("acct:" + u.ID)
 	s.o.Logger.Info("login", "user", u.ID, "method", method, "session", t.SessionID, "device", t.DeviceID, "ip", req.IP)
+	s.o.Events.Emit(ctx, secevent.Event{Type: secevent.LoginSucceeded, Actor: u.ID, Target: u.ID, TargetKind: "user",
+		ClientAddr: req.IP, UserAgent: req.UserAgent, Outcome: secevent.Success,
+		Details: map[string]string{"username": u.Username, "session": t.SessionID, "device": t.DeviceID, "method": method}})
 	if s.o.Hooks != nil {
 		s.o.Hooks.UserHasLoggedIn(LoginEvent{User: u, Device: req.Device.Name, Method: method, IP: req.IP, UserAgent: req.UserAgent})
 	}

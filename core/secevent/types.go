@@ -85,7 +85,7 @@ type TypeInfo struct {
 // Types lists every event type the core emits, in the order docs/plugins.md
 // shows them.
 var Types = []TypeInfo{
-	{LoginSucceeded, "user", "username, session, device", "a password login opened a session"},
+	{LoginSucceeded, "user", "username, session, device, method", "a login opened a session (method: password, or the identity plugin's id)"},
 	{LoginFailed, "user", "reason, username", "a login was refused: unknown account or wrong password (failure), deactivated account or a plugin's refusal (denied); target and username only when the account exists"},
 	{LoginLocked, "user", "reason, username, retry_after_ms", "a login was refused by lockout or address throttling, or this failure started a lockout (denied)"},
 	{TokenRefreshed, "session", "user, reason", "a refresh token was rotated (success) or refused as invalid or expired (failure)"},
