@@ -91,6 +91,14 @@ func TestAdminConsole(t *testing.T) {
 	alice.until("bob active", `document.getElementById('person-title').textContent === 'bob — active'`)
 	bob.do("log in once more", chromedp.Click(chromedp.ID("auth-submit")), chromedp.WaitVisible(chromedp.ID("view-chat")))
 	bob.until("connected", `document.getElementById('conn-state').dataset.state === 'online'`)
+	// Deactivation took bob out of every room; reactivation does not put him back.
+	bob.until("bobs-room no longer listed", `![...document.querySelectorAll('#room-list a')].some(a => a.textContent.includes('bobs-room'))`)
+	bob.do("create a room again",
+		chromedp.Click(chromedp.ID("new-room")),
+		chromedp.SendKeys(chromedp.ID("nr-name"), "bobs-new-room"),
+		chromedp.Click(chromedp.CSS(`#new-room-form button[type=submit]`)),
+	)
+	bob.until("new room open", `document.getElementById('room-title').textContent === 'bobs-new-room'`)
 	alice.do("refresh people", chromedp.Click(chromedp.CSS(`#people-filter button`)))
 	alice.until("bob online", `document.querySelector('#people-table tr[data-user=bob]').textContent.includes('online')`)
 	alice.do("manage bob again", chromedp.Click(chromedp.CSS(`button[aria-label="Manage bob"]`)))

@@ -246,7 +246,7 @@ func TestSignInWithIdentityPlugin(t *testing.T) {
 		t.Fatalf("found %d second-factor completions in the request bodies, want %d: %v", challenges, factorLogins, bodies)
 	}
 	log := logs.String()
-	if !strings.Contains(log, "msg=login") || !strings.Contains(log, "security event") {
+	if !strings.Contains(log, "msg=login") || !strings.Contains(log, `msg="account created"`) {
 		t.Fatalf("the captured server log misses the logins (is capture working?):\n%s", log)
 	}
 	for _, s := range append(append([]string(nil), secrets...), codes...) {

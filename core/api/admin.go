@@ -25,17 +25,33 @@ func (a *API) adminCreateUser(c *fiber.Ctx) error {
 	if err := a.o.Authz.UserCreated(c.UserContext(), u); err != nil {
 		return a.Error(c, err)
 	}
+	a.o.Chat.UserCreated(u, identity(c).UserID)
 	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"user": a.view(u, true)})
 }
 
+// adminSetActive deactivates (sessions revoked, every room left) or
+// reactivates an account. Only a change of state is announced.
 func (a *API) adminSetActive(active bool) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if !active && c.Params("id") == identity(c).UserID {
+		ctx, actor := c.UserContext(), identity(c).UserID
+		if !active && c.Params("id") == actor {
 			return a.Error(c, chat.Errorf(protocol.CodeBadRequest, "you cannot deactivate your own account"))
 		}
-		u, err := a.o.Auth.SetActive(c.UserContext(), c.Params("id"), active)
+		before, err := a.o.Store.UserByID(ctx, c.Params("id"))
+		if err != nil {
+			return a.Error(c, chat.Errorf(protocol.CodeNotFound, "user %q not found", c.Params("id")))
+		}
+		u, err := a.o.Auth.SetActive(ctx, before.ID, active)
 		if err != nil {
 			return a.Error(c, err)
+		}
+		switch wasActive := before.DeactivatedAt == 0; {
+		case !active && wasActive:
+			if err := a.o.Chat.UserDeactivated(ctx, u, actor); err != nil {
+				return a.Error(c, err)
+			}
+		case active && !wasActive:
+			a.o.Chat.UserUpdated(u, actor, "active")
 		}
 		return c.JSON(fiber.Map{"user": a.view(u, true)})
 	}

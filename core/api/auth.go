@@ -49,6 +49,7 @@ func (a *API) register(c *fiber.Ctx) error {
 	if err := a.o.Authz.UserCreated(c.UserContext(), u); err != nil {
 		return a.Error(c, err)
 	}
+	a.o.Chat.UserCreated(u, "") // self-registration: no actor
 	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"user": a.view(u, true)})
 }
 
@@ -156,10 +157,7 @@ func (a *API) loginMethods(c *fiber.Ctx) error {
 
 // exchange redeems an identity plugin's one-time code.
 func (a *API) exchange(c *fiber.Ctx) error {
-	var req struct {
-		Code   string          `json:"code"`
-		Device json.RawMessage `json:"device"`
-	}
+	var req exchangeBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
@@ -176,10 +174,7 @@ func (a *API) exchange(c *fiber.Ctx) error {
 
 // completeMFA turns a confirmed second-factor challenge into tokens.
 func (a *API) completeMFA(c *fiber.Ctx) error {
-	var req struct {
-		Challenge string `json:"challenge"`
-		Secret    string `json:"secret"`
-	}
+	var req mfaCompleteBody
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}

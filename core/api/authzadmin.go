@@ -136,8 +136,16 @@ func (a *API) adminSetClearance(c *fiber.Ctx) error {
 	if err := bind(c, &req); err != nil {
 		return a.Error(c, err)
 	}
-	if err := a.o.Authz.SetClearance(c.UserContext(), c.Params("id"), req.Clearance); err != nil {
+	before, err := a.o.Store.UserByID(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return a.Error(c, chat.Errorf(protocol.CodeNotFound, "user %q not found", c.Params("id")))
+	}
+	if err := a.o.Authz.SetClearance(c.UserContext(), before.ID, req.Clearance); err != nil {
 		return a.Error(c, err)
+	}
+	if before.Clearance != req.Clearance {
+		before.Clearance = req.Clearance
+		a.o.Chat.UserUpdated(before, identity(c).UserID, "clearance")
 	}
 	return c.JSON(fiber.Map{"user": c.Params("id"), "clearance": req.Clearance})
 }

@@ -27,6 +27,19 @@ type loginBody struct {
 	Device   json.RawMessage `json:"device"`
 }
 
+// exchangeBody is POST /v1/auth/exchange: a one-time login code from an
+// identity plugin; Device as for loginBody.
+type exchangeBody struct {
+	Code   string          `json:"code"`
+	Device json.RawMessage `json:"device"`
+}
+
+// mfaCompleteBody is POST /v1/auth/mfa/complete.
+type mfaCompleteBody struct {
+	Challenge string `json:"challenge"`
+	Secret    string `json:"secret"`
+}
+
 // refreshBody is POST /v1/auth/refresh and, optionally, /v1/auth/logout.
 type refreshBody struct {
 	RefreshToken string `json:"refresh_token"`
@@ -104,6 +117,8 @@ type clearanceBody struct {
 var requestBodies = map[string]func() any{
 	"POST /v1/auth/register":            func() any { return new(registerBody) },
 	"POST /v1/auth/login":               func() any { return new(loginBody) },
+	"POST /v1/auth/exchange":            func() any { return new(exchangeBody) },
+	"POST /v1/auth/mfa/complete":        func() any { return new(mfaCompleteBody) },
 	"POST /v1/auth/refresh":             func() any { return new(refreshBody) },
 	"POST /v1/auth/logout":              func() any { return new(refreshBody) },
 	"POST /v1/auth/password":            func() any { return new(passwordBody) },

@@ -18,7 +18,9 @@ import (
 // never what they do themselves (join, leave).
 
 // checkAdds refuses when one of users (other than actor) blocks actor.
-// refs maps user ids to how the caller named them, for the message.
+// refs maps user ids to how the caller named them, for the message (nil:
+// their usernames). Blocks name users; a plugin actor ("plugin:<id>") is
+// refused only by a block of everyone.
 func (s *Service) checkAdds(ctx context.Context, actor string, users []string, refs map[string]string) error {
 	others := slices.DeleteFunc(slices.Clone(users), func(u string) bool { return u == actor })
 	blocking, err := s.o.Store.Blocking(ctx, actor, others)
@@ -27,7 +29,9 @@ func (s *Service) checkAdds(ctx context.Context, actor string, users []string, r
 	}
 	if len(blocking) > 0 {
 		ref := refs[blocking[0]]
-		if ref == "" {
+		if u, err := s.o.Store.UserByID(ctx, blocking[0]); ref == "" && err == nil {
+			ref = u.Username
+		} else if ref == "" {
 			ref = blocking[0]
 		}
 		return Errorf(protocol.CodeForbidden, "user %q does not accept being added to rooms by you", ref)

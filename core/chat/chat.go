@@ -1,6 +1,6 @@
 // Package chat is the one path every room action takes, whichever door it
-// came through (WebSocket, REST, later plugins): validation, membership,
-// hooks, durable commit, and fan-out of a frame encoded once.
+// came through (WebSocket, REST, plugins): validation, membership, hooks,
+// durable commit, and fan-out of an event encoded once (core/event).
 package chat
 
 import (
@@ -20,6 +20,7 @@ import (
 
 	"github.com/unhidra/unhidra/core/auth"
 	"github.com/unhidra/unhidra/core/authz"
+	"github.com/unhidra/unhidra/core/event"
 	"github.com/unhidra/unhidra/core/hub"
 	"github.com/unhidra/unhidra/core/metrics"
 	"github.com/unhidra/unhidra/core/ratelimit"
@@ -48,9 +49,25 @@ type Hooks interface {
 	// MessageHasBeenUpdated and MessageHasBeenDeleted run after commit.
 	MessageHasBeenUpdated(ev store.Event)
 	MessageHasBeenDeleted(ev store.Event)
-	// UserHasJoinedRoom and UserHasLeftRoom run after the membership changed.
-	UserHasJoinedRoom(user, room string)
-	UserHasLeftRoom(user, room string)
+	// ReactionHasBeenAdded and ReactionHasBeenRemoved run after commit
+	// (ev.Kind is reaction; ev.ActorID reacted, ev.On says which).
+	ReactionHasBeenAdded(ev store.Event)
+	ReactionHasBeenRemoved(ev store.Event)
+	// UserHasJoinedRoom and UserHasLeftRoom run after a membership changed
+	// (ChangeMembership), once per change, after its joined/left event.
+	UserHasJoinedRoom(m Membership)
+	UserHasLeftRoom(m Membership)
+	// UserHasBeenCreated, UserHasBeenUpdated and UserHasBeenDeactivated run
+	// after an account changed (users.go); actor is who changed it ("" for
+	// self-registration), changed names the fields of an update.
+	UserHasBeenCreated(u store.User, actor string)
+	UserHasBeenUpdated(u store.User, actor string, changed []string)
+	UserHasBeenDeactivated(u store.User, actor string)
+	// RoomHasBeenCreated runs after a room was created, before its first
+	// members' UserHasJoinedRoom; RoomHasBeenUpdated after its settings
+	// changed.
+	RoomHasBeenCreated(r store.Room, actor string)
+	RoomHasBeenUpdated(r store.Room, actor string, changed []string)
 	// SessionOpened and SessionClosed bracket a WebSocket session.
 	SessionOpened(user string, session uint64)
 	SessionClosed(user string, session uint64)
@@ -86,7 +103,11 @@ type CommandReply struct {
 type Options struct {
 	Store     *store.Store
 	Committer *store.Committer
-	Hub       *hub.Hub
+	// Hub is this node's routing table: who is subscribed where.
+	Hub *hub.Hub
+	// Broker carries every event to subscribers (default: Hub itself; a
+	// cluster broker wraps the Hub).
+	Broker event.Broker
 	// Authz decides every room action (required).
 	Authz   *authz.Enforcer
 	Metrics *metrics.Metrics
@@ -119,6 +140,7 @@ type Service struct {
 // roomState caches a room and its membership so the send path does not query
 // the database for every message.
 type roomState struct {
+	change  sync.Mutex // held by changeMembership: one change at a time
 	mu      sync.RWMutex
 	room    store.Room
 	org     string            // the org of the room's space
@@ -139,6 +161,9 @@ func New(o Options) *Service {
 	if o.Authz == nil {
 		panic("chat: Options.Authz is required")
 	}
+	if o.Broker == nil {
+		o.Broker = o.Hub
+	}
 	s := &Service{o: o}
 	o.Authz.OnChange(s.onAuthzChange)
 	return s
@@ -146,6 +171,14 @@ func New(o Options) *Service {
 
 // Store returns the service's store (for read-only REST handlers).
 func (s *Service) Store() *store.Store { return s.o.Store }
+
+// Broker returns the broker every event goes through: publish an event to
+// a room, a user or one session with it (plugin events use it too).
+func (s *Service) Broker() event.Broker { return s.o.Broker }
+
+// NewSessionID returns an id for a new subscriber (a WebSocket session or
+// any other), unique among this node's subscribers.
+func (s *Service) NewSessionID() uint64 { return s.o.Hub.NewSessionID() }
 
 func (s *Service) state(ctx context.Context, room string) (*roomState, error) {
 	if v, ok := s.rooms.Load(room); ok {
@@ -270,24 +303,36 @@ func (s *Service) recheckRoom(room, subject string) {
 		}
 		if !s.allowed(st, sub.UserID(), authz.OpMessageRead) {
 			s.o.Logger.Info("session lost read access to room", "user", sub.UserID(), "room", room)
-			s.o.Hub.Unsubscribe(room, sub)
-			f := protocol.Frame{Type: protocol.TypeLeft, Room: room, User: sub.UserID()}
-			sub.Enqueue(encode(&f))
+			s.o.Broker.Unsubscribe(room, sub)
+			sub.Deliver(newEvent(&protocol.Frame{Type: protocol.TypeLeft, Room: room, User: sub.UserID()}))
 		}
 	}
 }
 
-// encode marshals f once and wraps it as a WebSocket frame.
-func encode(f *protocol.Frame) []byte {
+// Encode marshals f as protocol v1 JSON (a gateway reply, an event's payload).
+func Encode(f *protocol.Frame) []byte {
 	b, err := json.Marshal(f)
 	if err != nil { // Frame has only marshalable fields
 		panic(err)
 	}
-	return hub.Frame(b)
+	return b
 }
 
-// Encode is encode for other packages (gateway replies).
-func Encode(f *protocol.Frame) []byte { return encode(f) }
+// newEvent encodes f once as the payload of the event every subscriber gets.
+func newEvent(f *protocol.Frame) *event.Event {
+	user := f.User
+	if user == "" {
+		user = f.From
+	}
+	return &event.Event{Kind: f.Type, Room: f.Room, User: user, Seq: f.Seq, Payload: Encode(f)}
+}
+
+// NewEvent is newEvent for a store event (the event a client receives live
+// or in a sync reply).
+func NewEvent(ev *store.Event) *event.Event {
+	f := EventFrame(ev)
+	return newEvent(&f)
+}
 
 // EventFrame renders a stored event as the frame clients receive.
 func EventFrame(ev *store.Event) protocol.Frame {
@@ -310,12 +355,11 @@ func EventFrame(ev *store.Event) protocol.Frame {
 }
 
 // publish fans a committed event out to the room: encoded once, handed to
-// every subscriber's queue.
+// every subscriber.
 func (s *Service) publish(ev *store.Event) {
-	f := EventFrame(ev)
-	frame := encode(&f)
+	e := NewEvent(ev)
 	start := time.Now()
-	n := s.o.Hub.Publish(ev.RoomID, frame, 0)
+	n := s.o.Broker.PublishRoom(e, 0)
 	if m := s.o.Metrics; m != nil {
 		m.FanoutSeconds.Observe(time.Since(start).Seconds())
 		m.Deliveries.Add(float64(n))
@@ -617,6 +661,12 @@ func (s *Service) Mutate(ctx context.Context, id auth.Identity, req MutateReques
 					s.o.Hooks.MessageHasBeenUpdated(r.Event)
 				case store.EventDeleted:
 					s.o.Hooks.MessageHasBeenDeleted(r.Event)
+				case store.EventReaction:
+					if r.Event.On {
+						s.o.Hooks.ReactionHasBeenAdded(r.Event)
+					} else {
+						s.o.Hooks.ReactionHasBeenRemoved(r.Event)
+					}
 				}
 			}
 		}
@@ -640,8 +690,8 @@ func (s *Service) allowMessage(ctx context.Context, id auth.Identity) error {
 }
 
 // allowAction applies the per-user rate of joins, leaves and read receipts.
-func (s *Service) allowAction(id auth.Identity, what string) error {
-	if ok, wait := s.o.ActionLimit.Allow(id.UserID); !ok {
+func (s *Service) allowAction(user, what string) error {
+	if ok, wait := s.o.ActionLimit.Allow(user); !ok {
 		return RateLimited(wait, "too many joins, leaves and read receipts (limit %s); this %s was not done", s.o.ActionLimit.Rate(), what)
 	}
 	return nil

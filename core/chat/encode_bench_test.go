@@ -12,16 +12,16 @@ var benchEvent = store.Event{RoomID: "0193b0a4-7c1e-7a7b-9c55-3f0f2f6b7d10", Seq
 	MessageID: "0193b0a4-8000-7a7b-9c55-3f0f2f6b7d11", ActorID: "0193b0a4-9000-7a7b-9c55-3f0f2f6b7d12",
 	Text: "hello, this is a message of ordinary length for a chat room", At: 1764230400000}
 
-func TestEventFrameRoundTrip(t *testing.T) {
-	f := EventFrame(&benchEvent)
-	wire := encode(&f)
-	var got protocol.Frame
-	hdr := 2
-	if wire[1] == 126 {
-		hdr = 4
+// TestEventRoundTrip: a committed message becomes an event whose fields and
+// JSON payload say the same thing (no transport framing in it).
+func TestEventRoundTrip(t *testing.T) {
+	ev := NewEvent(&benchEvent)
+	if ev.Kind != protocol.TypeMessage || ev.Room != benchEvent.RoomID || ev.User != benchEvent.ActorID || ev.Seq != 1842 {
+		t.Fatalf("event fields: %+v", ev)
 	}
-	if err := json.Unmarshal(wire[hdr:], &got); err != nil {
-		t.Fatal(err)
+	var got protocol.Frame
+	if err := json.Unmarshal(ev.Payload, &got); err != nil {
+		t.Fatalf("payload is not a JSON object: %v (%q)", err, ev.Payload)
 	}
 	if got.Type != protocol.TypeMessage || got.Seq != 1842 || got.Text == nil || *got.Text != benchEvent.Text || got.From != benchEvent.ActorID {
 		t.Fatalf("round trip: %+v", got)
@@ -29,11 +29,10 @@ func TestEventFrameRoundTrip(t *testing.T) {
 }
 
 // BenchmarkEncodeMessage is the once-per-fan-out cost of turning a committed
-// event into the WebSocket frame every subscriber receives.
+// event into the event every subscriber receives.
 func BenchmarkEncodeMessage(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		f := EventFrame(&benchEvent)
-		_ = encode(&f)
+		_ = NewEvent(&benchEvent)
 	}
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/unhidra/unhidra/core/auth"
 	"github.com/unhidra/unhidra/core/authz"
-	"github.com/unhidra/unhidra/core/hub"
+	"github.com/unhidra/unhidra/core/event"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
 
@@ -56,24 +56,22 @@ type PluginEvent struct {
 	Data json.RawMessage
 }
 
-// PublishPluginEvent hands ev, encoded once, to the live sessions of its
-// target on this node and returns how many took it. It is where plugin
-// events meet the transport; the caller has validated ev.
+// PublishPluginEvent hands ev, encoded once, to its target through the
+// broker (PublishRoom, PublishUser, PublishSession) and returns how many
+// subscribers on this node took it. It is where plugin events meet the
+// broker; the caller has validated ev.
 func (s *Service) PublishPluginEvent(ev PluginEvent) (int, error) {
 	f := protocol.Frame{Type: protocol.TypePluginEvent, Plugin: ev.Plugin, Name: ev.Name, Room: ev.Room, Data: ev.Data}
 	b, err := json.Marshal(&f)
 	if err != nil {
 		return 0, fmt.Errorf("plugin %s event %q: %w", ev.Plugin, ev.Name, err)
 	}
-	frame := hub.Frame(b)
+	e := &event.Event{Kind: f.Type, Room: ev.Room, User: ev.User, Session: ev.Session, Payload: b}
 	switch {
 	case ev.Room != "":
-		return s.o.Hub.Publish(ev.Room, frame, 0), nil
+		return s.o.Broker.PublishRoom(e, 0), nil
 	case ev.User != "":
-		return s.o.Hub.SendUser(ev.User, frame), nil
+		return s.o.Broker.PublishUser(ev.User, e), nil
 	}
-	if sub := s.o.Hub.Session(ev.Session); sub != nil && sub.Enqueue(frame) {
-		return 1, nil
-	}
-	return 0, nil
+	return s.o.Broker.PublishSession(ev.Session, e), nil
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/unhidra/unhidra/core/authz"
+	pb "github.com/unhidra/unhidra/sdk/proto/pluginv1"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
 
@@ -81,7 +82,9 @@ func (s *Service) ChangeRole(ctx context.Context, actor string, as authz.Assignm
 		if !member || authz.MemberRole(stored) != as.Role {
 			return Errorf(protocol.CodeNotFound, "%s does not hold %s in %s", as.Subject, as.Role, as.Scope)
 		}
-		return s.removeMember(ctx, st, user)
+		_, err = s.changeMembership(ctx, st, Membership{Room: chain.Room, User: user, Actor: actorOf(actor),
+			Reason: reasonOf(actor, pb.MembershipReason_MEMBERSHIP_REASON_REMOVED), Leave: true}, false)
+		return err
 	}
 	if grant {
 		if chain.Org != "" && as.Scope != "org:"+chain.Org {
@@ -101,7 +104,7 @@ func (s *Service) ChangeRole(ctx context.Context, actor string, as authz.Assignm
 	}
 	if user, isUser := strings.CutPrefix(as.Subject, authz.KindUser+":"); isUser && as.Scope == "org:"+chain.Org &&
 		len(s.o.Authz.Assignments(as.Subject, as.Scope)) == 0 {
-		return s.RemoveFromOrg(ctx, chain.Org, user)
+		return s.removeFromOrg(ctx, actorOf(actor), chain.Org, user)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -12,9 +13,9 @@ import (
 
 	"github.com/unhidra/unhidra/core/auth"
 	"github.com/unhidra/unhidra/core/authz"
-	"github.com/unhidra/unhidra/core/hub"
-	"github.com/unhidra/unhidra/core/secevent"
+	"github.com/unhidra/unhidra/core/event"
 	"github.com/unhidra/unhidra/core/store"
+	pb "github.com/unhidra/unhidra/sdk/proto/pluginv1"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
 
@@ -117,19 +118,54 @@ func (s *Service) CreateRoom(ctx context.Context, id auth.Identity, req CreateRo
 	}
 	if err := s.o.Store.CreateRoom(ctx, &r, members); err != nil {
 		if errors.Is(err, store.ErrConflict) {
+			// The pair's direct room exists (r is it): whoever of the pair
+			// is no longer in it (left, or was deactivated) is back in.
+			for _, u := range []string{id.UserID, others[0]} {
+				role := "member"
+				if u == r.CreatedBy {
+					role = "owner"
+				}
+				m := Membership{Room: r.ID, User: u, Actor: id.UserID, Reason: pb.MembershipReason_MEMBERSHIP_REASON_CREATED, Role: role}
+				if err := s.enterIfAbsent(ctx, m); err != nil {
+					return store.Room{}, false, err
+				}
+			}
 			return r, false, nil
 		}
 		return store.Room{}, false, err
 	}
-	st, err := s.state(ctx, r.ID)
-	if err != nil {
-		return store.Room{}, false, err
+	// The room is new and its id known only here: its state starts empty and
+	// the members enter it one by one through the one membership path (the
+	// store already has them, from the same transaction as the room).
+	st := &roomState{room: r, org: sp.OrgID, members: make(map[string]string, len(members))}
+	s.rooms.Store(r.ID, st)
+	if s.o.Hooks != nil {
+		s.o.Hooks.RoomHasBeenCreated(r, id.UserID)
 	}
 	for _, m := range members {
-		s.setMember(st, m.UserID, m.Role)
-		s.o.Hub.SubscribeUser(r.ID, m.UserID)
+		if _, err := s.changeMembership(ctx, st, Membership{Room: r.ID, User: m.UserID, Actor: id.UserID,
+			Reason: pb.MembershipReason_MEMBERSHIP_REASON_CREATED, Role: m.Role}, true); err != nil {
+			return store.Room{}, false, err
+		}
 	}
 	return r, true, nil
+}
+
+// enterIfAbsent applies m unless m.User is a member of m.Room already
+// (whatever their role).
+func (s *Service) enterIfAbsent(ctx context.Context, m Membership) error {
+	st, err := s.state(ctx, m.Room)
+	if err != nil {
+		return err
+	}
+	st.mu.RLock()
+	_, had := st.members[m.User]
+	st.mu.RUnlock()
+	if had {
+		return nil
+	}
+	_, err = s.changeMembership(ctx, st, m, false)
+	return err
 }
 
 func withAct(r authz.Request, act string) authz.Request {
@@ -184,44 +220,19 @@ func (s *Service) Join(ctx context.Context, id auth.Identity, room string) (int6
 	if err != nil {
 		return 0, err
 	}
-	st.mu.RLock()
-	_, already := st.members[id.UserID]
-	kind := st.room.Kind
-	st.mu.RUnlock()
-	if !already && kind == store.KindDirect {
-		return 0, errDirectFull
+	if _, err := s.changeMembership(ctx, st, Membership{Room: room, User: id.UserID, Actor: id.UserID,
+		Reason: pb.MembershipReason_MEMBERSHIP_REASON_SELF}, false); err != nil {
+		return 0, err
 	}
-	if !already {
-		if err := s.allowAction(id, "join"); err != nil {
-			return 0, err
-		}
-		if err := s.o.Store.AddMember(ctx, store.Member{RoomID: room, UserID: id.UserID, Role: "member", JoinedAt: store.Now()}); err != nil {
-			return 0, err
-		}
-		s.setMember(st, id.UserID, "member")
-		f := protocol.Frame{Type: protocol.TypeJoined, Room: room, User: id.UserID}
-		s.o.Hub.Publish(room, encode(&f), 0)
-		if s.o.Hooks != nil {
-			s.o.Hooks.UserHasJoinedRoom(id.UserID, room)
-		}
-	}
-	s.o.Hub.SubscribeUser(room, id.UserID)
 	return s.o.Store.LastSeq(ctx, room)
 }
 
-// errDirectFull refuses a third member of a direct room, on every path that
-// adds members (add, join, role assignment).
-var errDirectFull = Errorf(protocol.CodeBadRequest, "direct rooms cannot take more members")
-
-// AddMember adds user to room (room.invite). Direct rooms never grow, and
-// only people of the room's org can be added.
+// AddMember adds user to room (room.invite). Only people of the room's org
+// can be added, and direct rooms never grow (ChangeMembership).
 func (s *Service) AddMember(ctx context.Context, id auth.Identity, room, user string) (store.User, error) {
 	st, err := s.authorize(ctx, id, room, authz.OpRoomInvite)
 	if err != nil {
 		return store.User{}, err
-	}
-	if st.room.Kind == store.KindDirect {
-		return store.User{}, errDirectFull
 	}
 	u, err := s.resolveUser(ctx, user)
 	if err != nil {
@@ -230,23 +241,9 @@ func (s *Service) AddMember(ctx context.Context, id auth.Identity, room, user st
 	if err := s.inScope(u.ID, st.room.SpaceID, st.org, user); err != nil {
 		return store.User{}, err
 	}
-	st.mu.RLock()
-	_, had := st.members[u.ID]
-	st.mu.RUnlock()
-	if !had {
-		if err := s.checkAdds(ctx, id.UserID, []string{u.ID}, map[string]string{u.ID: user}); err != nil {
-			return store.User{}, err
-		}
-		if err := s.o.Store.AddMember(ctx, store.Member{RoomID: room, UserID: u.ID, Role: "member", JoinedAt: store.Now()}); err != nil {
-			return store.User{}, err
-		}
-		s.setMember(st, u.ID, "member")
-		s.o.Hub.SubscribeUser(room, u.ID)
-		f := protocol.Frame{Type: protocol.TypeJoined, Room: room, User: u.ID}
-		s.o.Hub.Publish(room, encode(&f), 0)
-		if s.o.Hooks != nil {
-			s.o.Hooks.UserHasJoinedRoom(u.ID, room)
-		}
+	if _, err := s.changeMembership(ctx, st, Membership{Room: room, User: u.ID, Actor: id.UserID,
+		Reason: pb.MembershipReason_MEMBERSHIP_REASON_ADDED}, false); err != nil {
+		return store.User{}, err
 	}
 	return u, nil
 }
@@ -262,67 +259,38 @@ func (s *Service) RemoveMember(ctx context.Context, id auth.Identity, room, user
 	if err != nil {
 		return err
 	}
-	if act == authz.OpRoomLeave {
-		if err := s.allowAction(id, "leave"); err != nil {
-			return err
-		}
+	reason := pb.MembershipReason_MEMBERSHIP_REASON_REMOVED
+	if user == id.UserID {
+		reason = pb.MembershipReason_MEMBERSHIP_REASON_SELF
 	}
-	return s.removeMember(ctx, st, user)
+	left, err := s.changeMembership(ctx, st, Membership{Room: room, User: user, Actor: id.UserID, Reason: reason, Leave: true}, false)
+	if err == nil && !left {
+		err = Errorf(protocol.CodeNotFound, "user %q is not a member", user)
+	}
+	return err
 }
 
-// removeMember removes user from st's room; the caller has decided that
-// it may.
-func (s *Service) removeMember(ctx context.Context, st *roomState, user string) error {
-	st.mu.RLock()
-	_, target := st.members[user]
-	room := st.room.ID
-	st.mu.RUnlock()
-	if !target {
-		return Errorf(protocol.CodeNotFound, "user %q is not a member", user)
-	}
-	if _, err := s.o.Store.RemoveMember(ctx, room, user); err != nil {
-		return err
-	}
-	s.departed(st, room, user)
-	if s.o.Hooks != nil {
-		s.o.Hooks.UserHasLeftRoom(user, room)
-	}
-	return nil
-}
-
-// RemoveFromOrg takes user out of every room of org (they left the org or
-// were removed from it): the memberships go, and so do live deliveries.
-// The caller has already decided org.members.manage.
-func (s *Service) RemoveFromOrg(ctx context.Context, org, user string) error {
+// removeFromOrg takes user out of every room of org (they lost their last
+// role in the org, taken by actor): the memberships go, and so do live
+// deliveries. The caller has decided that actor may.
+func (s *Service) removeFromOrg(ctx context.Context, actor, org, user string) error {
 	rooms, err := s.o.Store.RoomsOfInOrg(ctx, user, org)
 	if err != nil {
 		return err
 	}
-	for _, room := range rooms {
-		if _, err := s.o.Store.RemoveMember(ctx, room, user); err != nil {
-			return err
-		}
-		st, _ := s.state(ctx, room)
-		s.departed(st, room, user)
-	}
-	return nil
+	return s.leaveAll(ctx, rooms, Membership{User: user, Actor: actor,
+		Reason: reasonOf(actor, pb.MembershipReason_MEMBERSHIP_REASON_ORG_REMOVAL), Leave: true})
 }
 
-// departed applies a membership that was just deleted from the store: the
-// cached membership (st may be nil) and room roles go, the user's sessions
-// stop receiving the room, and the room and the user are told with `left`.
-func (s *Service) departed(st *roomState, room, user string) {
-	if st != nil {
-		st.mu.Lock()
-		delete(st.members, user)
-		st.mu.Unlock()
+// leaveAll applies the leave m to each of rooms, in order.
+func (s *Service) leaveAll(ctx context.Context, rooms []string, m Membership) error {
+	for _, room := range rooms {
+		m.Room = room
+		if _, err := s.ChangeMembership(ctx, m); err != nil {
+			return fmt.Errorf("remove %s from room %s: %w", m.User, room, err)
+		}
 	}
-	s.o.Authz.RemoveRoomRoles(user, room)
-	s.o.Hub.UnsubscribeUser(room, user)
-	f := protocol.Frame{Type: protocol.TypeLeft, Room: room, User: user}
-	frame := encode(&f)
-	s.o.Hub.Publish(room, frame, 0)
-	s.o.Hub.SendUser(user, frame)
+	return nil
 }
 
 // Leave removes the caller from room.
@@ -386,8 +354,9 @@ func (s *Service) Typing(ctx context.Context, id auth.Identity, session uint64, 
 		return nil
 	}
 	s.typing.Store(key, now)
-	f := protocol.Frame{Type: "typing", Room: room, User: id.UserID}
-	s.o.Hub.Publish(room, encode(&f), session)
+	ev := newEvent(&protocol.Frame{Type: protocol.TypeTyping, Room: room, User: id.UserID})
+	ev.Session = session
+	s.o.Broker.PublishRoom(ev, session)
 	return nil
 }
 
@@ -408,14 +377,17 @@ func (s *Service) Read(ctx context.Context, id auth.Identity, room string, seq i
 	if seq < 1 || seq > last {
 		return Errorf(protocol.CodeBadRequest, "seq %d is outside the room's 1..%d", seq, last)
 	}
-	if err := s.allowAction(id, "read receipt"); err != nil {
+	if err := s.allowAction(id.UserID, "read receipt"); err != nil {
 		return err
 	}
 	if err := s.o.Store.MarkRead(ctx, room, id.UserID, seq); err != nil {
 		return err
 	}
-	f := protocol.Frame{Type: protocol.TypeReceipt, Room: room, User: id.UserID, Seq: seq}
-	s.o.Hub.Publish(room, encode(&f), 0)
+	// A receipt is not a log event: seq is the read position, not the
+	// event's place in the log.
+	ev := newEvent(&protocol.Frame{Type: protocol.TypeReceipt, Room: room, User: id.UserID, Seq: seq})
+	ev.Seq = 0
+	s.o.Broker.PublishRoom(ev, 0)
 	return nil
 }
 
@@ -423,7 +395,7 @@ func (s *Service) Read(ctx context.Context, id auth.Identity, room string, seq i
 // read and, when it is the user's first session, announces them online. It
 // returns the rooms. The gateway calls it before the WebSocket upgrade
 // completes, so a client is in its rooms from its first frame.
-func (s *Service) SessionOpened(ctx context.Context, sub hub.Subscriber) ([]string, error) {
+func (s *Service) SessionOpened(ctx context.Context, sub event.Subscriber) ([]string, error) {
 	rooms, err := s.o.Store.RoomsOf(ctx, sub.UserID())
 	if err != nil {
 		return nil, err
@@ -438,9 +410,9 @@ func (s *Service) SessionOpened(ctx context.Context, sub hub.Subscriber) ([]stri
 			continue
 		}
 		ids = append(ids, r.ID)
-		s.o.Hub.Subscribe(r.ID, sub)
+		s.o.Broker.Subscribe(r.ID, sub)
 	}
-	if s.o.Hub.Connect(sub) == 1 {
+	if s.o.Broker.Connect(sub) == 1 {
 		s.presence(sub.UserID(), ids, "online")
 	}
 	if s.o.Hooks != nil {
@@ -452,8 +424,8 @@ func (s *Service) SessionOpened(ctx context.Context, sub hub.Subscriber) ([]stri
 // SessionClosed unsubscribes a session from every room it was in (however
 // it got there) and, when it was the user's last, announces them offline in
 // those rooms.
-func (s *Service) SessionClosed(sub hub.Subscriber) {
-	if rooms, remaining := s.o.Hub.Disconnect(sub); remaining == 0 {
+func (s *Service) SessionClosed(sub event.Subscriber) {
+	if rooms, remaining := s.o.Broker.Disconnect(sub); remaining == 0 {
 		s.presence(sub.UserID(), rooms, "offline")
 	}
 	if s.o.Hooks != nil {
@@ -467,18 +439,17 @@ func (s *Service) SessionClosed(sub hub.Subscriber) {
 	})
 }
 
-// presence sends one frame to every other user's session that shares a room
-// with user, each session once however many rooms they share. The user's own
-// sessions are skipped: they know.
+// presence sends one event to every other user's session on this node that
+// shares a room with user, each session once however many rooms they share.
+// The user's own sessions are skipped: they know.
 func (s *Service) presence(user string, rooms []string, status string) {
-	f := protocol.Frame{Type: protocol.TypePresence, User: user, Status: status}
-	frame := encode(&f)
+	ev := newEvent(&protocol.Frame{Type: protocol.TypePresence, User: user, Status: status})
 	seen := map[uint64]bool{}
 	for _, r := range rooms {
 		for _, sub := range s.o.Hub.RoomSessions(r) {
 			if !seen[sub.SessionID()] && sub.UserID() != user {
 				seen[sub.SessionID()] = true
-				sub.Enqueue(frame)
+				sub.Deliver(ev)
 			}
 		}
 	}
@@ -596,6 +567,7 @@ func (s *Service) UpdateRoom(ctx context.Context, id auth.Identity, room string,
 	st.mu.RLock()
 	r := st.room
 	st.mu.RUnlock()
+	var changed []string
 	if req.Topic != nil {
 		if err := store.CheckText("topic", *req.Topic); err != nil {
 			return store.Room{}, AsError(err)
@@ -603,11 +575,17 @@ func (s *Service) UpdateRoom(ctx context.Context, id auth.Identity, room string,
 		if len(*req.Topic) > 500 {
 			return store.Room{}, Errorf(protocol.CodeBadRequest, "topic is longer than 500 bytes")
 		}
+		if r.Topic != *req.Topic {
+			changed = append(changed, "topic")
+		}
 		r.Topic = *req.Topic
 	}
 	if req.Classification != nil {
 		if *req.Classification < 0 || *req.Classification > 100 {
 			return store.Room{}, Errorf(protocol.CodeBadRequest, "classification %d: want 0–100", *req.Classification)
+		}
+		if r.Classification != *req.Classification {
+			changed = append(changed, "classification")
 		}
 		r.Classification = *req.Classification
 	}
@@ -618,6 +596,9 @@ func (s *Service) UpdateRoom(ctx context.Context, id auth.Identity, room string,
 	st.room.Topic, st.room.Classification = r.Topic, r.Classification
 	st.mu.Unlock()
 	s.recheckRoom(room, "")
+	if s.o.Hooks != nil && len(changed) > 0 {
+		s.o.Hooks.RoomHasBeenUpdated(r, id.UserID, changed)
+	}
 	return r, nil
 }
 
@@ -634,7 +615,8 @@ func (s *Service) SetMemberRole(ctx context.Context, id auth.Identity, room, use
 
 // setMemberRole makes user's role in st's room role on behalf of actor (a
 // subject), who already has roles.assign there and must hold role there
-// itself (no escalation).
+// itself (no escalation). The change is a membership (ChangeMembership):
+// reason role, or provisioning when actor is a plugin.
 func (s *Service) setMemberRole(ctx context.Context, st *roomState, actor, user, role string) error {
 	room := st.room.ID
 	if role == "owner" {
@@ -654,42 +636,11 @@ func (s *Service) setMemberRole(ctx context.Context, st *roomState, actor, user,
 	if err := s.inScope(u.ID, st.room.SpaceID, st.org, user); err != nil {
 		return err
 	}
-	st.mu.RLock()
-	_, had := st.members[u.ID]
-	kind := st.room.Kind
-	st.mu.RUnlock()
-	if !had && kind == store.KindDirect {
-		return errDirectFull
-	}
-	// Blocks name users; a plugin actor keeps its subject name, so only a
-	// block of everyone applies to it.
-	adder := strings.TrimPrefix(actor, authz.KindUser+":")
-	if !had {
-		if err := s.checkAdds(ctx, adder, []string{u.ID}, map[string]string{u.ID: user}); err != nil {
-			return err
-		}
-	}
 	stored := role
 	if role == authz.RoleRoomadmin {
 		stored = "owner"
 	}
-	if err := s.o.Store.SetMember(ctx, store.Member{RoomID: room, UserID: u.ID, Role: stored, JoinedAt: store.Now()}); err != nil {
-		return err
-	}
-	st.mu.RLock()
-	prev, had := st.members[u.ID]
-	st.mu.RUnlock()
-	s.setMember(st, u.ID, stored)
-	if prev != stored {
-		s.o.Events.Emit(ctx, secevent.Event{Type: secevent.RoleAssigned, Actor: adder, Target: authz.User(u.ID), TargetKind: "subject",
-			Outcome: secevent.Success, Details: map[string]string{"role": role, "scope": "room:" + room}})
-	}
-	if !had {
-		s.o.Hub.SubscribeUser(room, u.ID)
-		f := protocol.Frame{Type: protocol.TypeJoined, Room: room, User: u.ID}
-		s.o.Hub.Publish(room, encode(&f), 0)
-	} else {
-		s.recheckRoom(room, authz.User(u.ID))
-	}
-	return nil
+	_, err = s.changeMembership(ctx, st, Membership{Room: room, User: u.ID, Actor: actorOf(actor),
+		Reason: reasonOf(actor, pb.MembershipReason_MEMBERSHIP_REASON_ROLE), Role: stored}, false)
+	return err
 }

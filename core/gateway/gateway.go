@@ -96,7 +96,6 @@ type Options struct {
 type Gateway struct {
 	o        Options
 	up       websocket.FastHTTPUpgrader
-	nextID   atomic.Uint64
 	draining atomic.Bool
 	sessions sync.Map // id → *session; Drain waits for it to empty
 	origins  map[string]bool
@@ -235,7 +234,7 @@ func (g *Gateway) Handler(c *fiber.Ctx) error {
 	// Register the session before the 101 goes out: from the moment a
 	// client's handshake completes it receives every event of its rooms
 	// (a client that connects and then sees a send must get it).
-	s := newSession(g, id, g.nextID.Add(1))
+	s := newSession(g, id, g.o.Chat.NewSessionID())
 	s.ctx = secevent.WithActor(secevent.WithRequest(context.Background(), ip, c.Get(fiber.HeaderUserAgent)), id.UserID)
 	if err := g.register(c.UserContext(), s); err != nil {
 		g.o.Logger.Error("open session", "user", id.UserID, "err", err)

@@ -15,17 +15,18 @@ import (
 
 	"github.com/unhidra/unhidra/core/auth"
 	"github.com/unhidra/unhidra/core/chat"
-	"github.com/unhidra/unhidra/core/hub"
+	"github.com/unhidra/unhidra/core/event"
 	"github.com/unhidra/unhidra/core/ratelimit"
 	"github.com/unhidra/unhidra/sdk/protocol"
 )
 
 // session is one WebSocket connection. The reader goroutine (serve) decodes
 // client frames; the writer owns every write to the socket: it takes
-// whatever frames are queued and writes them with one syscall, so a burst of
-// N deliveries costs one write, not N. The writer goroutine runs only while
-// there is something to write — an idle session costs one goroutine, not
-// two — and at most one runs at a time (writing), so writes stay in order.
+// whatever frames are queued, frames each payload into one buffer and writes
+// it with one syscall, so a burst of N deliveries costs one write, not N.
+// The writer goroutine runs only while there is something to write — an
+// idle session costs one goroutine, not two — and at most one runs at a time
+// (writing), so writes stay in order.
 type session struct {
 	g     *Gateway
 	ident auth.Identity
@@ -41,23 +42,31 @@ type session struct {
 	mu         sync.Mutex
 	conn       *websocket.Conn // nil until attached
 	nc         net.Conn
-	queue      [][]byte
-	spare      [][]byte
+	queue      []outFrame
+	spare      []outFrame
 	bytes      int
-	pongAt     int      // index in queue of the pong not yet taken by the writer, or -1
-	owed       int      // pongs replaced by a newer one since the writer last took the queue
-	closing    bool     // no more frames accepted; final frames queued
-	slow       bool     // closed as a slow consumer: the reader stops too
-	final      [][]byte // goodbye + close frame, written after the queue
-	dead       bool     // writer must stop without writing
-	writing    bool     // a writer goroutine is running
-	finished   bool     // writerDone is closed: nothing will be written again
+	pongAt     int        // index in queue of the pong not yet taken by the writer, or -1
+	owed       int        // pongs replaced by a newer one since the writer last took the queue
+	closing    bool       // no more frames accepted; final frames queued
+	slow       bool       // closed as a slow consumer: the reader stops too
+	final      []outFrame // goodbye + close frame, written after the queue
+	dead       bool       // writer must stop without writing
+	writing    bool       // a writer goroutine is running
+	finished   bool       // writerDone is closed: nothing will be written again
 	writerDone chan struct{}
 	ping       *time.Timer
 
 	lastExtend       time.Time
 	writeDeadlineSet time.Time        // only the (single) writer touches it
 	frames           ratelimit.Bucket // owned by the reader goroutine
+}
+
+// outFrame is one queued WebSocket frame: an opcode and a payload that the
+// writer frames as it copies it into its buffer. Event payloads are shared
+// with every other recipient and never modified.
+type outFrame struct {
+	op      byte
+	payload []byte
 }
 
 const (
@@ -88,7 +97,7 @@ func (s *session) attach(conn *websocket.Conn) {
 
 // pingTick pings every PingInterval from a timer rather than a goroutine.
 func (s *session) pingTick() {
-	s.Enqueue(hub.AppendFrame(nil, websocket.PingMessage, nil))
+	s.Enqueue(byte(websocket.PingMessage), nil)
 	s.mu.Lock()
 	if !s.dead && !s.closing {
 		s.ping.Reset(s.g.o.PingInterval)
@@ -96,14 +105,20 @@ func (s *session) pingTick() {
 	s.mu.Unlock()
 }
 
-// hub.Subscriber.
+// event.Subscriber.
 func (s *session) SessionID() uint64 { return s.id }
 func (s *session) UserID() string    { return s.ident.UserID }
 
-// Enqueue queues a complete frame — data or control (pings, pongs). It never
-// blocks; a session whose queue is over its bounds becomes a slow consumer
-// and is closed.
-func (s *session) Enqueue(frame []byte) bool { return s.enqueue(frame, false) }
+// Deliver queues an event as a text frame (event.Subscriber).
+func (s *session) Deliver(ev *event.Event) bool {
+	return s.Enqueue(byte(websocket.TextMessage), ev.Payload)
+}
+
+// Enqueue queues a frame with opcode op and payload p — data or control
+// (pings) — and the writer frames it at write time. It never blocks; a
+// session whose queue is over its bounds becomes a slow consumer and is
+// closed.
+func (s *session) Enqueue(op byte, p []byte) bool { return s.enqueue(outFrame{op, p}, false) }
 
 // pong queues the answer to a client's ping. Only the latest ping needs one
 // (RFC 6455 §5.5.3), so a newer pong replaces one the writer has not taken
@@ -111,10 +126,10 @@ func (s *session) Enqueue(frame []byte) bool { return s.enqueue(frame, false) }
 // that pings without reading becomes a slow consumer as fast as one that
 // is sent more than it reads, while it costs one frame of memory.
 func (s *session) pong(payload []byte) bool {
-	return s.enqueue(hub.AppendFrame(nil, websocket.PongMessage, payload), true)
+	return s.enqueue(outFrame{byte(websocket.PongMessage), payload}, true)
 }
 
-func (s *session) enqueue(frame []byte, pong bool) bool {
+func (s *session) enqueue(f outFrame, pong bool) bool {
 	s.mu.Lock()
 	if s.closing || s.dead {
 		s.mu.Unlock()
@@ -123,10 +138,10 @@ func (s *session) enqueue(frame []byte, pong bool) bool {
 	// frames is what the session owes the client with this frame, added
 	// is how many bytes the queue grows by.
 	replace := pong && s.pongAt >= 0
-	frames, added := len(s.queue)+s.owed+1, len(frame)
+	frames, added := len(s.queue)+s.owed+1, frameLen(f.payload)
 	if replace {
 		s.owed++
-		frames, added = len(s.queue)+s.owed, len(frame)-len(s.queue[s.pongAt])
+		frames, added = len(s.queue)+s.owed, frameLen(f.payload)-frameLen(s.queue[s.pongAt].payload)
 	}
 	if frames > s.g.o.QueueFrames || s.bytes+added > s.g.o.QueueBytes {
 		s.mu.Unlock()
@@ -140,14 +155,14 @@ func (s *session) enqueue(frame []byte, pong bool) bool {
 	}
 	s.bytes += added
 	if replace {
-		s.queue[s.pongAt] = frame
+		s.queue[s.pongAt] = f
 		s.mu.Unlock()
 		return true
 	}
 	if pong {
 		s.pongAt = len(s.queue)
 	}
-	s.queue = append(s.queue, frame)
+	s.queue = append(s.queue, f)
 	s.kickLocked()
 	s.mu.Unlock()
 	return true
@@ -171,7 +186,7 @@ func (s *session) finishLocked() {
 	}
 }
 
-func (s *session) send(f *protocol.Frame) { s.Enqueue(chat.Encode(f)) }
+func (s *session) send(f *protocol.Frame) { s.Enqueue(byte(websocket.TextMessage), chat.Encode(f)) }
 
 func (s *session) sendError(ref string, err error) {
 	e := chat.AsError(err)
@@ -184,14 +199,12 @@ func (s *session) sendError(ref string, err error) {
 	s.send(&protocol.Frame{Type: protocol.TypeError, Ref: ref, Code: e.Code, Message: e.Message, RetryAfterMs: e.RetryAfterMs})
 }
 
-func goodbyeFrame(reason string, reconnectMs int64) []byte {
-	return chat.Encode(&protocol.Frame{Type: protocol.TypeGoodbye, Reason: reason, ReconnectMs: reconnectMs})
-}
-
-func closeFrame(code int, text string) []byte {
-	p := make([]byte, 2, 2+len(text))
+// finalFrames are goodbye{reason} and the close frame that follows it.
+func finalFrames(reason string, reconnectMs int64, code int) []outFrame {
+	bye := chat.Encode(&protocol.Frame{Type: protocol.TypeGoodbye, Reason: reason, ReconnectMs: reconnectMs})
+	p := make([]byte, 2, 2+len(reason))
 	binary.BigEndian.PutUint16(p, uint16(code))
-	return hub.AppendFrame(nil, websocket.CloseMessage, append(p, text...))
+	return []outFrame{{byte(websocket.TextMessage), bye}, {byte(websocket.CloseMessage), append(p, reason...)}}
 }
 
 // shutdown flushes what is queued, then says goodbye and closes.
@@ -202,7 +215,7 @@ func (s *session) shutdown(reason string, code int, reconnectMs int64) {
 		return
 	}
 	s.closing = true
-	s.final = [][]byte{goodbyeFrame(reason, reconnectMs), closeFrame(code, reason)}
+	s.final = finalFrames(reason, reconnectMs, code)
 	s.kickLocked()
 	s.mu.Unlock()
 }
@@ -216,9 +229,9 @@ func (s *session) shutdownDropping(reason string, code int) {
 		return
 	}
 	s.closing, s.slow = true, true
-	clear(s.queue) // the backing array outlives this; the frames need not
+	clear(s.queue) // the backing array outlives this; the payloads need not
 	s.queue, s.bytes, s.pongAt, s.owed = s.queue[:0], 0, -1, 0
-	s.final = [][]byte{goodbyeFrame(reason, 0), closeFrame(code, reason)}
+	s.final = finalFrames(reason, 0, code)
 	s.kickLocked()
 	s.mu.Unlock()
 }
@@ -282,7 +295,7 @@ func (s *session) flush() {
 			return
 		}
 		batch := s.queue
-		var final [][]byte
+		var final []outFrame
 		if s.closing {
 			final, s.final = s.final, nil
 		}
@@ -298,10 +311,10 @@ func (s *session) flush() {
 		bp := bufPool.Get().(*[]byte)
 		buf := (*bp)[:0]
 		for _, f := range batch {
-			buf = append(buf, f...)
+			buf = appendFrame(buf, f.op, f.payload)
 		}
 		for _, f := range final {
-			buf = append(buf, f...)
+			buf = appendFrame(buf, f.op, f.payload)
 		}
 		// Refreshing the deadline at most once a second (as reads do)
 		// saves a call per write; a write still gets at least
@@ -315,9 +328,7 @@ func (s *session) flush() {
 			*bp = buf[:0]
 			bufPool.Put(bp)
 		}
-		for i := range batch {
-			batch[i] = nil // let frames be collected
-		}
+		clear(batch) // let payloads be collected
 		if m := s.g.o.Metrics; m != nil {
 			m.FramesOut.Add(float64(len(batch)))
 			m.WriteBatches.Inc()
@@ -572,7 +583,7 @@ func (s *session) handle(ctx context.Context, data []byte) {
 				break
 			}
 			budget -= len(b)
-			s.Enqueue(b)
+			s.Enqueue(byte(websocket.TextMessage), b)
 		}
 		s.send(&protocol.Frame{Type: protocol.TypeSynced, Ref: ref, Room: f.Room, Upto: upto, More: more})
 	case protocol.TypeTyping:

@@ -1,21 +1,23 @@
-// Package hub routes encoded frames to subscribers: rooms → sessions and
-// users → sessions. It is sharded so that publishes to different rooms never
-// contend on one lock, and it never encodes: callers hand it bytes that were
-// encoded once per fan-out.
+// Package hub is the in-process event.Broker: it routes events to
+// subscribers by room, by user and by session. It is sharded so that
+// publishes to different rooms never contend on one lock, and it never
+// encodes: an event's payload was encoded once per fan-out and every
+// subscriber gets the same *event.Event.
 package hub
 
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
+
+	"github.com/unhidra/unhidra/core/event"
 )
 
-// Subscriber is one live session. Enqueue must not block: a subscriber that
-// cannot take more applies its own slow-consumer policy and returns false.
-type Subscriber interface {
-	SessionID() uint64
-	UserID() string
-	Enqueue(frame []byte) bool
-}
+// Subscriber is event.Subscriber: a WebSocket session or any other consumer.
+type Subscriber = event.Subscriber
+
+// The hub is the default broker.
+var _ event.Broker = (*Hub)(nil)
 
 const shardCount = 64
 
@@ -31,7 +33,8 @@ type userShard struct {
 
 // sessShard indexes the other direction: session → rooms it is subscribed
 // to, so that a closing session leaves every room it was ever added to (also
-// rooms it joined through REST or was added to while connected).
+// rooms it joined through REST or was added to while connected), and
+// session id → connected subscriber (PublishSession).
 type sessShard struct {
 	mu    sync.Mutex
 	rooms map[uint64]map[string]struct{}
@@ -47,6 +50,7 @@ type Hub struct {
 	rooms [shardCount]roomShard
 	users [shardCount]userShard
 	sess  [shardCount]sessShard
+	ids   atomic.Uint64
 }
 
 // New returns an empty hub.
@@ -60,6 +64,10 @@ func New() *Hub {
 	}
 	return h
 }
+
+// NewSessionID returns a session id no other subscriber of this hub has:
+// WebSocket sessions and every other kind of subscriber draw from it.
+func (h *Hub) NewSessionID() uint64 { return h.ids.Add(1) }
 
 func (h *Hub) track(id uint64, room string, on bool) {
 	sh := &h.sess[id%shardCount]
@@ -145,22 +153,35 @@ func (h *Hub) SubscribeUser(room, user string) {
 	}
 }
 
-// Publish hands frame to every subscriber of room except the session with
-// id skip (0 skips none). It returns the number of subscribers reached.
-func (h *Hub) Publish(room string, frame []byte, skip uint64) int {
-	sh := &h.rooms[h.shard(room)]
+// PublishRoom hands ev to every subscriber of ev.Room except the session
+// with id except (0 skips none). It returns the number of subscribers that
+// took it.
+func (h *Hub) PublishRoom(ev *event.Event, except uint64) int {
+	sh := &h.rooms[h.shard(ev.Room)]
 	sh.mu.RLock()
 	n := 0
-	for id, s := range sh.rooms[room] {
-		if id == skip {
+	for id, s := range sh.rooms[ev.Room] {
+		if id == except {
 			continue
 		}
-		if s.Enqueue(frame) {
+		if s.Deliver(ev) {
 			n++
 		}
 	}
 	sh.mu.RUnlock()
 	return n
+}
+
+// PublishSession hands ev to the connected session with id session.
+func (h *Hub) PublishSession(session uint64, ev *event.Event) int {
+	sh := &h.sess[session%shardCount]
+	sh.mu.Lock()
+	s := sh.subs[session]
+	sh.mu.Unlock()
+	if s != nil && s.Deliver(ev) {
+		return 1
+	}
+	return 0
 }
 
 // Subscribers returns the number of sessions subscribed to room.
@@ -242,14 +263,6 @@ func (h *Hub) Sessions(user string) []Subscriber {
 	return out
 }
 
-// Session returns the connected session with id, or nil.
-func (h *Hub) Session(id uint64) Subscriber {
-	ss := &h.sess[id%shardCount]
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return ss.subs[id]
-}
-
 // Online reports whether user has at least one live session.
 func (h *Hub) Online(user string) bool {
 	sh := &h.users[h.shard(user)]
@@ -258,14 +271,14 @@ func (h *Hub) Online(user string) bool {
 	return len(sh.users[user]) > 0
 }
 
-// SendUser hands frame to every live session of user.
-func (h *Hub) SendUser(user string, frame []byte) int {
+// PublishUser hands ev to every live session of user.
+func (h *Hub) PublishUser(user string, ev *event.Event) int {
 	sh := &h.users[h.shard(user)]
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	n := 0
 	for _, s := range sh.users[user] {
-		if s.Enqueue(frame) {
+		if s.Deliver(ev) {
 			n++
 		}
 	}

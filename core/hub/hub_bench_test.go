@@ -4,16 +4,25 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+
+	"github.com/unhidra/unhidra/core/event"
 )
 
 type countSub struct {
-	id uint64
-	n  atomic.Int64
+	id   uint64
+	user string
+	n    atomic.Int64
+	last atomic.Pointer[event.Event]
 }
 
-func (c *countSub) SessionID() uint64     { return c.id }
-func (c *countSub) UserID() string        { return "u" + strconv.FormatUint(c.id, 10) }
-func (c *countSub) Enqueue(f []byte) bool { c.n.Add(1); return true }
+func (c *countSub) SessionID() uint64 { return c.id }
+func (c *countSub) UserID() string {
+	if c.user != "" {
+		return c.user
+	}
+	return "u" + strconv.FormatUint(c.id, 10)
+}
+func (c *countSub) Deliver(ev *event.Event) bool { c.n.Add(1); c.last.Store(ev); return true }
 
 func TestPublishReachesEverySubscriberButSkipped(t *testing.T) {
 	h := New()
@@ -22,8 +31,9 @@ func TestPublishReachesEverySubscriberButSkipped(t *testing.T) {
 		subs[i] = &countSub{id: uint64(i + 1)}
 		h.Subscribe("r", subs[i])
 	}
-	if n := h.Publish("r", Frame([]byte(`{}`)), 3); n != 4 {
-		t.Fatalf("Publish reached %d subscribers, want 4", n)
+	ev := &event.Event{Kind: "message", Room: "r", Payload: []byte(`{}`)}
+	if n := h.PublishRoom(ev, 3); n != 4 {
+		t.Fatalf("PublishRoom reached %d subscribers, want 4", n)
 	}
 	for _, s := range subs {
 		want := int64(1)
@@ -31,61 +41,66 @@ func TestPublishReachesEverySubscriberButSkipped(t *testing.T) {
 			want = 0
 		}
 		if got := s.n.Load(); got != want {
-			t.Errorf("session %d got %d frames, want %d", s.id, got, want)
+			t.Errorf("session %d got %d events, want %d", s.id, got, want)
+		}
+		if want == 1 && s.last.Load() != ev {
+			t.Errorf("session %d got a different event than the one published (a copy?)", s.id)
 		}
 	}
 }
 
-func TestSessionLookup(t *testing.T) {
+// TestPublishUserAndSession: a user's sessions, and one session by id,
+// reach exactly the connected subscribers they name; a session that
+// disconnected is no longer reachable.
+func TestPublishUserAndSession(t *testing.T) {
 	h := New()
-	a, b := &countSub{id: 7}, &countSub{id: 7 + shardCount} // same shard
-	h.Connect(a)
-	h.Connect(b)
-	if h.Session(7) != a || h.Session(7+shardCount) != b || h.Session(8) != nil {
-		t.Fatal("Session does not find exactly the connected sessions")
+	a1 := &countSub{id: h.NewSessionID(), user: "alice"}
+	a2 := &countSub{id: h.NewSessionID(), user: "alice"}
+	b := &countSub{id: h.NewSessionID(), user: "bob"}
+	for _, s := range []*countSub{a1, a2, b} {
+		h.Connect(s)
 	}
-	h.Disconnect(a)
-	if h.Session(7) != nil || h.Session(7+shardCount) != b {
-		t.Fatal("Session still finds a disconnected session, or lost another")
+	ev := &event.Event{Kind: "plugin.event", Payload: []byte(`{}`)}
+	if n := h.PublishUser("alice", ev); n != 2 || a1.n.Load() != 1 || a2.n.Load() != 1 || b.n.Load() != 0 {
+		t.Fatalf("PublishUser(alice) = %d; deliveries a1=%d a2=%d b=%d", n, a1.n.Load(), a2.n.Load(), b.n.Load())
 	}
-}
-
-func TestAppendFrameLengths(t *testing.T) {
-	for _, n := range []int{0, 125, 126, 65535, 65536} {
-		f := AppendFrame(nil, 0x1, make([]byte, n))
-		hdr := len(f) - n
-		want := 2
-		if n >= 126 {
-			want = 4
-		}
-		if n > 65535 {
-			want = 10
-		}
-		if hdr != want || f[0] != 0x81 {
-			t.Errorf("payload %d: header %d bytes (first %#x), want %d (0x81)", n, hdr, f[0], want)
-		}
+	if n := h.PublishSession(b.id, ev); n != 1 || b.n.Load() != 1 || a1.n.Load() != 1 {
+		t.Fatalf("PublishSession(b) = %d; deliveries a1=%d b=%d", n, a1.n.Load(), b.n.Load())
+	}
+	c := &countSub{id: b.id + shardCount, user: "carol"} // b's shard
+	h.Connect(c)
+	h.Disconnect(b)
+	if n := h.PublishSession(b.id, ev); n != 0 || b.n.Load() != 1 {
+		t.Fatalf("PublishSession after Disconnect = %d, deliveries %d", n, b.n.Load())
+	}
+	if n := h.PublishSession(c.id, ev); n != 1 || c.n.Load() != 1 {
+		t.Fatalf("PublishSession to a session of the same shard = %d, deliveries %d", n, c.n.Load())
+	}
+	if n := h.PublishSession(0, ev); n != 0 {
+		t.Fatalf("PublishSession(0) = %d", n)
 	}
 }
 
-// BenchmarkFrame is the per-fan-out encode cost of wrapping a payload.
-func BenchmarkFrame(b *testing.B) {
-	p := make([]byte, 200)
-	b.ReportAllocs()
-	for b.Loop() {
-		_ = Frame(p)
-	}
+// benchSub only counts, as the subscriber of the benchmark before events did.
+type benchSub struct {
+	id uint64
+	n  atomic.Int64
 }
 
-// BenchmarkPublish1000 fans one frame out to a room of 1,000 sessions; the
+func (c *benchSub) SessionID() uint64         { return c.id }
+func (c *benchSub) UserID() string            { return "u" + strconv.FormatUint(c.id, 10) }
+func (c *benchSub) Deliver(*event.Event) bool { c.n.Add(1); return true }
+
+// BenchmarkPublish1000 fans one event out to a room of 1,000 sessions; the
 // per-op time divided by 1,000 is the hub's share of a delivery.
 func BenchmarkPublish1000(b *testing.B) {
 	h := New()
 	for i := range 1000 {
-		h.Subscribe("room", &countSub{id: uint64(i + 1)})
+		h.Subscribe("room", &benchSub{id: uint64(i + 1)})
 	}
-	f := Frame(make([]byte, 200))
+	ev := &event.Event{Kind: "message", Room: "room", Payload: make([]byte, 200)}
 	b.ReportAllocs()
 	for b.Loop() {
-		h.Publish("room", f, 0)
+		h.PublishRoom(ev, 0)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/authz"
 	"github.com/unhidra/unhidra/core/chat"
 	"github.com/unhidra/unhidra/core/store"
 	"github.com/unhidra/unhidra/sdk/plugin"
@@ -332,14 +333,82 @@ func (h *Host) MessageHasBeenDeleted(ev store.Event) {
 	h.Notify(pb.Hook_HOOK_MESSAGE_HAS_BEEN_DELETED, ev.ActorID, eventPB(ev))
 }
 
+func roomEventPB(m chat.Membership) *pb.RoomEvent {
+	return &pb.RoomEvent{UserId: m.User, Room: m.Room, Actor: m.Actor, Reason: m.Reason, Role: m.Role}
+}
+
+// exceptActor is the bot a notification of actor's change skips: the
+// acting plugin's own ("plugin:<id>"; a plugin is not told of its own
+// change), or actor itself when it is a plugin's bot user.
+func (h *Host) exceptActor(actor string) string {
+	if id, ok := strings.CutPrefix(actor, authz.KindPlugin+":"); ok {
+		if m := h.plugin(id); m != nil {
+			return m.bot
+		}
+		return ""
+	}
+	return actor
+}
+
 // UserHasJoinedRoom implements chat.Hooks.
-func (h *Host) UserHasJoinedRoom(user, room string) {
-	h.Notify(pb.Hook_HOOK_USER_HAS_JOINED_ROOM, "", &pb.RoomEvent{UserId: user, Room: room})
+func (h *Host) UserHasJoinedRoom(m chat.Membership) {
+	h.Notify(pb.Hook_HOOK_USER_HAS_JOINED_ROOM, h.exceptActor(m.Actor), roomEventPB(m))
 }
 
 // UserHasLeftRoom implements chat.Hooks.
-func (h *Host) UserHasLeftRoom(user, room string) {
-	h.Notify(pb.Hook_HOOK_USER_HAS_LEFT_ROOM, "", &pb.RoomEvent{UserId: user, Room: room})
+func (h *Host) UserHasLeftRoom(m chat.Membership) {
+	h.Notify(pb.Hook_HOOK_USER_HAS_LEFT_ROOM, h.exceptActor(m.Actor), roomEventPB(m))
+}
+
+func reactionPB(ev store.Event) *pb.ReactionEvent {
+	return &pb.ReactionEvent{Room: ev.RoomID, MessageId: ev.MessageID, UserId: ev.ActorID, Emoji: ev.Emoji, Seq: ev.Seq, Ts: ev.At}
+}
+
+// ReactionHasBeenAdded implements chat.Hooks.
+func (h *Host) ReactionHasBeenAdded(ev store.Event) {
+	h.Notify(pb.Hook_HOOK_REACTION_HAS_BEEN_ADDED, ev.ActorID, reactionPB(ev))
+}
+
+// ReactionHasBeenRemoved implements chat.Hooks.
+func (h *Host) ReactionHasBeenRemoved(ev store.Event) {
+	h.Notify(pb.Hook_HOOK_REACTION_HAS_BEEN_REMOVED, ev.ActorID, reactionPB(ev))
+}
+
+// hookUserPB is a user as the user lifecycle hooks show it: no email
+// (these hooks need no grant; users.read's host calls show it).
+func hookUserPB(u store.User) *pb.User {
+	out := userPB(u)
+	out.Email = ""
+	return out
+}
+
+// UserHasBeenCreated implements chat.Hooks.
+func (h *Host) UserHasBeenCreated(u store.User, actor string) {
+	h.Notify(pb.Hook_HOOK_USER_HAS_BEEN_CREATED, h.exceptActor(actor), &pb.UserLifecycleEvent{User: hookUserPB(u), Actor: actor})
+}
+
+// UserHasBeenUpdated implements chat.Hooks.
+func (h *Host) UserHasBeenUpdated(u store.User, actor string, changed []string) {
+	h.Notify(pb.Hook_HOOK_USER_HAS_BEEN_UPDATED, h.exceptActor(actor), &pb.UserLifecycleEvent{User: hookUserPB(u), Actor: actor, Changed: changed})
+}
+
+// UserHasBeenDeactivated implements chat.Hooks.
+func (h *Host) UserHasBeenDeactivated(u store.User, actor string) {
+	h.Notify(pb.Hook_HOOK_USER_HAS_BEEN_DEACTIVATED, h.exceptActor(actor), &pb.UserLifecycleEvent{User: hookUserPB(u), Actor: actor})
+}
+
+func roomPB(r store.Room) *pb.Room {
+	return &pb.Room{Id: r.ID, Space: r.SpaceID, Name: r.Name, Kind: r.Kind, Topic: r.Topic}
+}
+
+// RoomHasBeenCreated implements chat.Hooks.
+func (h *Host) RoomHasBeenCreated(r store.Room, actor string) {
+	h.Notify(pb.Hook_HOOK_ROOM_HAS_BEEN_CREATED, h.exceptActor(actor), &pb.RoomLifecycleEvent{Room: roomPB(r), Actor: actor})
+}
+
+// RoomHasBeenUpdated implements chat.Hooks.
+func (h *Host) RoomHasBeenUpdated(r store.Room, actor string, changed []string) {
+	h.Notify(pb.Hook_HOOK_ROOM_HAS_BEEN_UPDATED, h.exceptActor(actor), &pb.RoomLifecycleEvent{Room: roomPB(r), Actor: actor, Changed: changed})
 }
 
 // SessionOpened implements chat.Hooks.

@@ -198,7 +198,7 @@ func (a *hostAPI) GetRoom(ctx context.Context, r *pb.GetRoomRequest) (*pb.Room, 
 	if err != nil {
 		return nil, grpcErr(err)
 	}
-	return &pb.Room{Id: room.ID, Space: room.SpaceID, Name: room.Name, Kind: room.Kind, Topic: room.Topic}, nil
+	return roomPB(room), nil
 }
 
 func (a *hostAPI) ListMembers(ctx context.Context, r *pb.GetRoomRequest) (*pb.ListMembersResponse, error) {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/unhidra/unhidra/core/auth"
+	"github.com/unhidra/unhidra/core/authz"
 	"github.com/unhidra/unhidra/core/chat"
 	"github.com/unhidra/unhidra/core/secevent"
 	"github.com/unhidra/unhidra/core/store"
@@ -159,7 +160,7 @@ func checkFactors(r *pb.SecondFactorResponse) error {
 
 // identity returns the auth service or an Unavailable status.
 func (a *hostAPI) identity() (*auth.Service, error) {
-	if a.m.h.auth == nil || a.m.h.authz == nil {
+	if a.m.h.auth == nil || a.m.h.authz == nil || a.m.h.chat == nil {
 		return nil, status.Error(codes.Unavailable, "accounts service not attached")
 	}
 	return a.m.h.auth, nil
@@ -205,9 +206,12 @@ func (a *hostAPI) ResolveIdentity(ctx context.Context, r *pb.ResolveIdentityRequ
 		if err := a.m.h.authz.UserCreated(ctx, res.User); err != nil {
 			return nil, grpcErr(err)
 		}
-		a.m.h.userLifecycle(pb.Hook_HOOK_USER_HAS_BEEN_CREATED, a.m, res.User, nil)
+		err = a.m.h.userLifecycle(ctx, pb.Hook_HOOK_USER_HAS_BEEN_CREATED, a.m, res.User, nil)
 	} else if len(res.Changed) > 0 {
-		a.m.h.userLifecycle(pb.Hook_HOOK_USER_HAS_BEEN_UPDATED, a.m, res.User, res.Changed)
+		err = a.m.h.userLifecycle(ctx, pb.Hook_HOOK_USER_HAS_BEEN_UPDATED, a.m, res.User, res.Changed)
+	}
+	if err != nil {
+		return nil, grpcErr(err)
 	}
 	return &pb.ResolveIdentityResponse{User: userPB(res.User), Created: res.Created, Linked: res.Linked}, nil
 }
@@ -260,19 +264,27 @@ func (a *hostAPI) ConfirmSecondFactor(ctx context.Context, r *pb.ConfirmSecondFa
 	return challengePB(v), nil
 }
 
-// userLifecycle tells the other plugins that plugin m created, changed or
-// deactivated an account (m itself is not told of its own change).
-func (h *Host) userLifecycle(hook pb.Hook, m *managed, u store.User, changed []string) {
-	h.Notify(hook, m.bot, &pb.UserLifecycleEvent{User: userPB(u), Actor: "plugin:" + m.id, Changed: changed})
-	// Deactivation and reactivation are recorded by auth.SetActive itself.
+// userLifecycle announces that plugin m created, changed or deactivated an
+// account, through the chat service as every other door does (rooms follow
+// a deactivation; the hook fires once, and m is not told of its own
+// change), and records it in the security event stream.
+func (h *Host) userLifecycle(ctx context.Context, hook pb.Hook, m *managed, u store.User, changed []string) error {
+	actor := authz.Plugin(m.id)
 	switch hook {
 	case pb.Hook_HOOK_USER_HAS_BEEN_CREATED:
+		h.chat.UserCreated(u, actor)
 		m.securityEvent(secevent.UserCreated, u.ID, secevent.Success, map[string]string{"username": u.Username, "via": "plugin"})
 	case pb.Hook_HOOK_USER_HAS_BEEN_UPDATED:
+		h.chat.UserUpdated(u, actor, changed...)
+		// Reactivation is recorded by auth.SetActive itself.
 		if !slices.Contains(changed, "active") {
 			m.securityEvent(secevent.UserUpdated, u.ID, secevent.Success, map[string]string{"changed": strings.Join(changed, ",")})
 		}
+	case pb.Hook_HOOK_USER_HAS_BEEN_DEACTIVATED:
+		// Deactivation is recorded by auth.SetActive itself.
+		return h.chat.UserDeactivated(ctx, u, actor)
 	}
+	return nil
 }
 
 // securityEvent records an action of plugin m on a user in the security

@@ -95,7 +95,9 @@ func (a *hostAPI) CreateUser(ctx context.Context, r *pb.CreateUserRequest) (*pb.
 	if err := a.m.h.authz.UserCreated(ctx, u); err != nil {
 		return nil, grpcErr(err)
 	}
-	a.m.h.userLifecycle(pb.Hook_HOOK_USER_HAS_BEEN_CREATED, a.m, u, nil)
+	if err := a.m.h.userLifecycle(ctx, pb.Hook_HOOK_USER_HAS_BEEN_CREATED, a.m, u, nil); err != nil {
+		return nil, grpcErr(err)
+	}
 	return userPB(u), nil
 }
 
@@ -116,8 +118,8 @@ func (a *hostAPI) UpdateUser(ctx context.Context, r *pb.UpdateUserRequest) (*pb.
 	if err != nil {
 		return nil, grpcErr(err)
 	}
-	if len(changed) > 0 {
-		a.m.h.userLifecycle(pb.Hook_HOOK_USER_HAS_BEEN_UPDATED, a.m, u, changed)
+	if err := a.m.h.userLifecycle(ctx, pb.Hook_HOOK_USER_HAS_BEEN_UPDATED, a.m, u, changed); err != nil {
+		return nil, grpcErr(err)
 	}
 	return userPB(u), nil
 }
@@ -144,9 +146,12 @@ func (a *hostAPI) SetUserActive(ctx context.Context, r *pb.SetUserActiveRequest)
 	}
 	switch {
 	case was && !r.Active:
-		a.m.h.userLifecycle(pb.Hook_HOOK_USER_HAS_BEEN_DEACTIVATED, a.m, u, []string{"active"})
+		err = a.m.h.userLifecycle(ctx, pb.Hook_HOOK_USER_HAS_BEEN_DEACTIVATED, a.m, u, nil)
 	case !was && r.Active:
-		a.m.h.userLifecycle(pb.Hook_HOOK_USER_HAS_BEEN_UPDATED, a.m, u, []string{"active"})
+		err = a.m.h.userLifecycle(ctx, pb.Hook_HOOK_USER_HAS_BEEN_UPDATED, a.m, u, []string{"active"})
+	}
+	if err != nil {
+		return nil, grpcErr(err)
 	}
 	return userPB(u), nil
 }

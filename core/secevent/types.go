@@ -33,6 +33,9 @@ const (
 	LoginCodeIssued            Type = "login.code_issued"
 	LoginCodeExchanged         Type = "login.code_exchanged"
 
+	MemberAdded   Type = "member.added"
+	MemberRemoved Type = "member.removed"
+
 	RoleAssigned     Type = "role.assigned"
 	RoleRemoved      Type = "role.removed"
 	RoleCreated      Type = "role.created"
@@ -105,7 +108,9 @@ var Types = []TypeInfo{
 	{LoginSecondFactorCompleted, "user", "method, plugin", "a confirmed challenge was exchanged for a session"},
 	{LoginCodeIssued, "user", "method, second_factor", "an identity plugin issued a one-time login code for an account it authenticated"},
 	{LoginCodeExchanged, "user", "method", "the console exchanged a one-time code: for a session (success), for a second-factor challenge (success, details say so) or an invalid or used code (failure)"},
-	{RoleAssigned, "subject", "role, scope", "a subject was given a role in a scope (org, space, sys; room roles are memberships)"},
+	{MemberAdded, "user", "room, reason, role", "someone else put a user into a room (reason: added, created, provisioning…); room roles given by assignment are role.assigned"},
+	{MemberRemoved, "user", "room, reason, role", "someone else took a user out of a room (reason: removed — a kick or a room role taken away —, org_removal, deactivated, provisioning…)"},
+	{RoleAssigned, "subject", "role, scope", "a subject was given a role in a scope (org, space, sys, or a room: there the role is a membership)"},
 	{RoleRemoved, "subject", "role, scope", "a subject lost a role in a scope"},
 	{RoleCreated, "role", "inherits", "a custom role was defined"},
 	{RoleDeleted, "role", "", "a custom role was deleted with its policies and assignments"},

@@ -1,6 +1,6 @@
-// Package welcome is a first-party plugin: when someone joins a room it
-// posts a greeting there as the plugin's bot, and /welcome shows the
-// greeting to the sender. It needs the grants messages.post and users.read
+// Package welcome is a first-party plugin: when someone joins a room (not
+// when a room is created with them) it posts a greeting there as the
+// plugin's bot, and /welcome shows the greeting to the sender. It needs the grants messages.post and users.read
 // (and commands for /welcome).
 //
 //   - id: welcome
@@ -62,8 +62,12 @@ func (p *Plugin) greeting(user string) string {
 	return strings.ReplaceAll(p.cfg.Message, "{user}", user)
 }
 
-// UserHasJoinedRoom greets the new member in the room.
+// UserHasJoinedRoom greets the new member in the room, except the members
+// a room was created with (its creator needs no welcome to their own room).
 func (p *Plugin) UserHasJoinedRoom(ctx context.Context, ev *plugin.RoomEvent) error {
+	if ev.Reason == plugin.MembershipReason_MEMBERSHIP_REASON_CREATED {
+		return nil
+	}
 	u, err := p.host.GetUser(ctx, &plugin.GetUserRequest{Id: ev.UserId})
 	if err != nil {
 		return err

@@ -347,7 +347,14 @@ export class Chat {
         return;
       }
       const st = this.state(f.room);
-      if (!st.loaded) return; // history on first visit will include it
+      if (!st.loaded) {
+        // History on first visit will include it; until then, count it.
+        if (f.type === 'message' && f.from !== this.me.id && f.room !== this.current) {
+          st.unread += 1;
+          this.renderRooms();
+        }
+        return;
+      }
       // An event can come both live and replayed by a sync: apply each seq once.
       if (f.seq <= st.lastSeq || st.ahead.has(f.seq)) return;
       this.applyEvent(st, f);
