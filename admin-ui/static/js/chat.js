@@ -614,7 +614,7 @@ export class Chat {
     $('#room-empty').hidden = true;
     $('#messages').hidden = false;
     $('#composer').hidden = false;
-    this.queueRender();
+    this.queueRender(true); // a room opens at its newest message
     if (focus) $('#composer-text').focus();
     try {
       await this.loadRoom(room);
@@ -623,7 +623,10 @@ export class Chat {
       showError(e, 'Loading room');
     }
     if (this.current === room) {
-      this.queueRender(true);
+      // Not forced: the reader may have scrolled up meanwhile (the room shows
+      // as soon as history or a sync arrives); pulling them to the end would
+      // move what they were about to click.
+      this.queueRender();
       this.markRead();
     }
   }
