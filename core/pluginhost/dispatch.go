@@ -242,18 +242,6 @@ func (h *Host) Notify(hook pb.Hook, except string, req proto.Message) {
 	})
 }
 
-// Verdict runs the verdict hook `hook` with req on every plugin implementing
-// it, in config order, stopping at the first rejection (an *chat.Error with
-// code forbidden). apply, when set, takes each MODIFY answer (and may change
-// req for the next plugin); what names the action in errors ("message").
-func (h *Host) Verdict(ctx context.Context, hook pb.Hook, what, actor string, req proto.Message, apply func(*pb.MessageVerdict) error) error {
-	spec, _ := pb.HookSpecOf(hook)
-	return h.verdictHooks(ctx, hook, what, actor, func(ctx context.Context, c *plugin.Remote) (*pb.MessageVerdict, error) {
-		v := &pb.MessageVerdict{}
-		return v, c.Conn.Invoke(ctx, spec.FullMethod, req, v)
-	}, apply)
-}
-
 // Call runs the call hook `hook` on plugin id (the owner of a command,
 // namespace or factor) under its deadline, breaker and counters, decoding
 // the answer into resp. A failed call returns the plugin's error; the
@@ -279,14 +267,6 @@ func (h *Host) Implementers(hook pb.Hook) []string {
 		}
 	}
 	return out
-}
-
-// PolicyOf is plugin id's failure policy for hook (open when unknown).
-func (h *Host) PolicyOf(id string, hook pb.Hook) Policy {
-	if m := h.plugin(id); m != nil {
-		return m.hooks[hook].params.Load().policy
-	}
-	return FailOpen
 }
 
 // notifyExcept queues fn on every plugin implementing hook, in config order,

@@ -290,6 +290,6 @@ func (h *Host) userLifecycle(ctx context.Context, hook pb.Hook, m *managed, u st
 // securityEvent records an action of plugin m on a user in the security
 // event stream (actor plugin:<id>; never a secret).
 func (m *managed) securityEvent(t secevent.Type, user, outcome string, details map[string]string) {
-	m.h.o.Events.Emit(m.ctx, secevent.Event{Type: t, Actor: "plugin:" + m.id, Target: user, TargetKind: "user",
+	m.h.o.Events.Emit(m.ctx, secevent.Event{Type: t, Actor: authz.Plugin(m.id), Target: user, TargetKind: "user",
 		Outcome: outcome, Details: details})
 }

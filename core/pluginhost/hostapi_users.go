@@ -46,14 +46,19 @@ func (a *hostAPI) account(ctx context.Context, id string) (store.User, error) {
 	return u, grpcErr(err)
 }
 
-// mayManage refuses changing a superadmin's account unless the plugin is a
-// superadmin itself: profile and state changes are a way into an account.
-func (a *hostAPI) mayManage(u store.User) error {
+// manageable loads an account the plugin may change: a superadmin's only
+// when the plugin is a superadmin itself, since profile and state changes
+// are a way into an account.
+func (a *hostAPI) manageable(ctx context.Context, id string) (store.User, error) {
+	u, err := a.account(ctx, id)
+	if err != nil {
+		return store.User{}, err
+	}
 	az := a.m.h.authz
 	if az.Holds(authz.User(u.ID), authz.RoleSuperadmin, authz.SysDomain) && !az.Holds(a.subject(), authz.RoleSuperadmin, authz.SysDomain) {
-		return status.Errorf(codes.PermissionDenied, "user %s is a superadmin; only a plugin holding superadmin may change that account", u.ID)
+		return store.User{}, status.Errorf(codes.PermissionDenied, "user %s is a superadmin; only a plugin holding superadmin may change that account", u.ID)
 	}
-	return nil
+	return u, nil
 }
 
 func (a *hostAPI) ListUsers(ctx context.Context, r *pb.ListUsersRequest) (*pb.ListUsersResponse, error) {
@@ -106,11 +111,8 @@ func (a *hostAPI) UpdateUser(ctx context.Context, r *pb.UpdateUserRequest) (*pb.
 	if err != nil {
 		return nil, err
 	}
-	u, err := a.account(ctx, r.Id)
+	u, err := a.manageable(ctx, r.Id)
 	if err != nil {
-		return nil, err
-	}
-	if err := a.mayManage(u); err != nil {
 		return nil, err
 	}
 	u, changed, err := svc.UpdateUser(ctx, u.ID, auth.UserUpdate{Fields: r.Fields, Username: r.Username, Email: r.Email,
@@ -132,11 +134,8 @@ func (a *hostAPI) SetUserActive(ctx context.Context, r *pb.SetUserActiveRequest)
 	if err != nil {
 		return nil, err
 	}
-	u, err := a.account(ctx, r.Id)
+	u, err := a.manageable(ctx, r.Id)
 	if err != nil {
-		return nil, err
-	}
-	if err := a.mayManage(u); err != nil {
 		return nil, err
 	}
 	was := u.DeactivatedAt == 0
